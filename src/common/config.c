@@ -1,2 +1,729 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The configuration file reader.
+ *
+ * The file is one JSON object whose keys are the original Santa's
+ * configuration keys. Each key is described once in config_keys[] below:
+ * its JSON type and where it lands in struct santa_config. Parsing walks
+ * the object and looks every key up in that table, so that a wrong type
+ * or an unknown key is reported with the line it is on.
+ *
+ * Unknown keys are errors (a typo in a security policy should not pass
+ * silently), except the keys that only make sense on macOS, which are
+ * accepted and ignored so that an administrator can share one file.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "santa-build.h"
+
+#define CONFIG_MAX_SIZE (16u << 20)
+
+enum key_type {
+	KEY_BOOL,
+	KEY_UINT,
+	KEY_STRING,
+	KEY_STRING_LIST,
+	KEY_MODE,
+	KEY_LOG_TYPE,
+	KEY_RULES,
+	KEY_LABELS,       /* object of string values -> "k=v" list */
+	KEY_HEADERS,      /* object of string values -> "k: v" list */
+};
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset;         /* into santa_config */
+	size_t count_offset;   /* for lists: the size_t count */
+};
+
+#define F(field) offsetof(santa_config, field)
+#define L(field, count) offsetof(santa_config, field), offsetof(santa_config, count)
+
+static const struct config_key config_keys[] = {
+	{ "ClientMode", KEY_MODE, F(client_mode), 0 },
+	{ "FailClosed", KEY_BOOL, F(fail_closed), 0 },
+	{ "SyncBaseURL", KEY_STRING, F(sync_base_url), 0 },
+	{ "MachineID", KEY_STRING, F(machine_id), 0 },
+	{ "AllowedPathRegex", KEY_STRING, F(allowed_path_regex), 0 },
+	{ "BlockedPathRegex", KEY_STRING, F(blocked_path_regex), 0 },
+	{ "StaticRules", KEY_RULES, L(static_rules, n_static_rules) },
+	{ "EnableTransitiveRules", KEY_BOOL, F(enable_transitive_rules), 0 },
+	{ "EnableAllEventUpload", KEY_BOOL, F(enable_all_event_upload), 0 },
+	{ "DisableUnknownEventUpload", KEY_BOOL, F(disable_unknown_event_upload), 0 },
+	{ "EnableBundles", KEY_BOOL, F(enable_bundles), 0 },
+	{ "EnableSilentMode", KEY_BOOL, F(enable_silent_mode), 0 },
+	{ "EnableSilentTTYMode", KEY_BOOL, F(enable_silent_tty_mode), 0 },
+	{ "UnknownBlockMessage", KEY_STRING, F(unknown_block_message), 0 },
+	{ "BannedBlockMessage", KEY_STRING, F(banned_block_message), 0 },
+	{ "EventDetailURL", KEY_STRING, F(event_detail_url), 0 },
+	{ "EventDetailText", KEY_STRING, F(event_detail_text), 0 },
+	{ "ModeNotificationMonitor", KEY_STRING, F(mode_notification_monitor), 0 },
+	{ "ModeNotificationLockdown", KEY_STRING, F(mode_notification_lockdown), 0 },
+	{ "EventLogType", KEY_LOG_TYPE, F(event_log_type), 0 },
+	{ "EventLogPath", KEY_STRING, F(event_log_path), 0 },
+	{ "StateDirectory", KEY_STRING, F(state_directory), 0 },
+	{ "RunDirectory", KEY_STRING, F(run_directory), 0 },
+	{ "WatchPaths", KEY_STRING_LIST, L(watch_paths, n_watch_paths) },
+	{ "TrustedExecutables", KEY_STRING_LIST,
+	  L(trusted_executables, n_trusted_executables) },
+	{ "MetricURL", KEY_STRING, F(metric_url), 0 },
+	{ "MetricFormat", KEY_STRING, F(metric_format), 0 },
+	{ "MetricExportInterval", KEY_UINT, F(metric_export_interval), 0 },
+	{ "MetricExportTimeout", KEY_UINT, F(metric_export_timeout), 0 },
+	{ "MetricExtraLabels", KEY_LABELS,
+	  L(metric_extra_labels, n_metric_extra_labels) },
+	{ "SyncClientContentEncoding", KEY_STRING,
+	  F(sync_client_content_encoding), 0 },
+	{ "ServerAuthRootsFile", KEY_STRING, F(sync_ca_file), 0 },
+	{ "ClientAuthCertificateFile", KEY_STRING, F(sync_client_cert_file), 0 },
+	{ "ClientAuthKeyFile", KEY_STRING, F(sync_client_key_file), 0 },
+	{ "SyncExtraHeaders", KEY_HEADERS,
+	  L(sync_extra_headers, n_sync_extra_headers) },
+	{ "FullSyncInterval", KEY_UINT, F(full_sync_interval), 0 },
+	{ "ServiceUser", KEY_STRING, F(service_user), 0 },
+	{ "DecisionTimeoutMs", KEY_UINT, F(decision_timeout_ms), 0 },
+	{ "HashThreads", KEY_UINT, F(hash_threads), 0 },
+};
+
+/* Keys of the original that mean nothing on Linux (yet): accepted and
+ * ignored, so that one file can serve both. */
+static const char *const config_ignored_keys[] = {
+	"BlockUSBMount", "RemountUSBMode", "OnStartUSBOptions",
+	"EnableBadSignatureProtection", "EnablePageZeroProtection",
+	"FileAccessPolicy", "FileAccessPolicyPlist",
+	"FileAccessPolicyUpdateIntervalSec", "FileAccessBlockMessage",
+	"OverrideFileAccessAction", "SpoolDirectory",
+	"SpoolDirectoryFileSizeThresholdKB", "SpoolDirectorySizeThresholdMB",
+	"SpoolDirectoryEventMaxFlushTimeSec", "EnableMachineIDDecoration",
+	"FileChangesRegex", "FileChangesPrefixFilters",
+	"EnableForkAndExitLogging", "DismissText", "AboutText", "MoreInfoURL",
+	"ClientAuthCertificateCN", "ClientAuthCertificateIssuerCN",
+	"ServerAuthRootsData", "SyncEnableProtoTransfer",
+	"MachineOwner", "MachineOwnerPlist", "MachineOwnerKey",
+	"MachineIDPlist", "MachineIDKey", "EnableStandalonePasswordFallback",
+	NULL,
+};
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		abort();
+	return d;
+}
+
+static void free_list(char **list)
+{
+	if (!list)
+		return;
+	for (char **p = list; *p; p++)
+		free(*p);
+	free(list);
+}
+
+void santa_config_init(santa_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->client_mode = SANTA_MODE_MONITOR;
+	cfg->event_log_type = SANTA_LOG_FILE;
+	cfg->event_log_path = xstrdup("/var/log/santa/santa.log");
+	cfg->state_directory = xstrdup("/var/lib/santa");
+	cfg->run_directory = xstrdup("/run/santa");
+	cfg->metric_export_interval = 30;
+	cfg->metric_export_timeout = 30;
+	cfg->sync_client_content_encoding = xstrdup("deflate");
+	cfg->full_sync_interval = 600;
+	cfg->service_user = xstrdup("nobody");
+	cfg->decision_timeout_ms = 5000;
+	cfg->hash_threads = 2;
+}
+
+void santa_config_rule_done(santa_config_rule *rule)
+{
+	if (!rule)
+		return;
+	free(rule->identifier);
+	free(rule->custom_msg);
+	free(rule->custom_url);
+	memset(rule, 0, sizeof(*rule));
+}
+
+void santa_config_done(santa_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+		const struct config_key *k = &config_keys[i];
+		void *field = (char *)cfg + k->offset;
+
+		switch (k->type) {
+		case KEY_STRING:
+			free(*(char **)field);
+			break;
+		case KEY_STRING_LIST:
+		case KEY_LABELS:
+		case KEY_HEADERS:
+			free_list(*(char ***)field);
+			break;
+		default:
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_static_rules; i++)
+		santa_config_rule_done(&cfg->static_rules[i]);
+	free(cfg->static_rules);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *santa_config_default_path(void)
+{
+	const char *env = getenv("SANTA_CONFIG");
+
+	return env && *env ? env : SANTA_DEFAULT_CONFIG;
+}
+
+/* --- names shared with the sync protocol and santactl --- */
+
+static const struct {
+	const char *name;
+	int value;
+} policy_names[] = {
+	{ "ALLOWLIST", 1 }, { "BLOCKLIST", 2 }, { "SILENT_BLOCKLIST", 3 },
+	{ "REMOVE", 4 }, { "ALLOWLIST_COMPILER", 5 },
+	{ "ALLOWLIST_TRANSITIVE", 6 },
+	/* Spellings older servers still send. */
+	{ "WHITELIST", 1 }, { "BLACKLIST", 2 }, { "SILENT_BLACKLIST", 3 },
+	{ "WHITELIST_COMPILER", 5 }, { "WHITELIST_TRANSITIVE", 6 },
+}, rule_type_names[] = {
+	{ "CDHASH", 500 }, { "BINARY", 1000 }, { "SIGNINGID", 2000 },
+	{ "CERTIFICATE", 3000 }, { "TEAMID", 4000 },
+};
+
+#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+int santa_policy_from_name(const char *name)
+{
+	for (size_t i = 0; i < N_ELEM(policy_names); i++)
+		if (strcasecmp(name, policy_names[i].name) == 0)
+			return policy_names[i].value;
+	return -1;
+}
+
+const char *santa_policy_name(int policy)
+{
+	for (size_t i = 0; i < N_ELEM(policy_names); i++)
+		if (policy_names[i].value == policy)
+			return policy_names[i].name;
+	return NULL;
+}
+
+int santa_rule_type_from_name(const char *name)
+{
+	for (size_t i = 0; i < N_ELEM(rule_type_names); i++)
+		if (strcasecmp(name, rule_type_names[i].name) == 0)
+			return rule_type_names[i].value;
+	return -1;
+}
+
+const char *santa_rule_type_name(int type)
+{
+	for (size_t i = 0; i < N_ELEM(rule_type_names); i++)
+		if (rule_type_names[i].value == type)
+			return rule_type_names[i].name;
+	return NULL;
+}
+
+const char *santa_client_mode_name(santa_client_mode mode)
+{
+	return mode == SANTA_MODE_LOCKDOWN ? "Lockdown" : "Monitor";
+}
+
+const char *santa_log_type_name(santa_log_type t)
+{
+	switch (t) {
+	case SANTA_LOG_SYSLOG:
+		return "syslog";
+	case SANTA_LOG_JSON:
+		return "json";
+	case SANTA_LOG_NULL:
+		return "null";
+	default:
+		return "file";
+	}
+}
+
+/* --- parsing --- */
+
+struct parse_ctx {
+	const char *file;
+	const char *text;
+	char *errbuf;
+	size_t errsize;
+};
+
+/* Line of the first occurrence of "KEY" followed by a colon: good enough
+ * to point an administrator at the right place in a hand-written file. */
+static int line_of_key(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while ((p = strchr(p, '"'))) {
+		const char *q = p + 1 + klen;
+
+		if (strncmp(p + 1, key, klen) == 0 && *q == '"') {
+			q++;
+			while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+				q++;
+			if (*q == ':') {
+				int line = 1;
+
+				for (const char *s = text; s < p; s++)
+					line += *s == '\n';
+				return line;
+			}
+		}
+		p++;
+	}
+	return 0;
+}
+
+static int fail(struct parse_ctx *pc, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct parse_ctx *pc, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int line = key ? line_of_key(pc->text, key) : 0;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(pc->errbuf, pc->errsize, "%s:%d: %s: %s", pc->file, line,
+			 key, msg);
+	else if (key)
+		snprintf(pc->errbuf, pc->errsize, "%s: %s: %s", pc->file, key, msg);
+	else
+		snprintf(pc->errbuf, pc->errsize, "%s: %s", pc->file, msg);
+	return -1;
+}
+
+static const char *json_type_word(json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_double:
+		return "a number with a fraction";
+	case json_type_int:
+		return "an integer";
+	case json_type_object:
+		return "an object";
+	case json_type_array:
+		return "an array";
+	default:
+		return "a string";
+	}
+}
+
+static int parse_string_list(struct parse_ctx *pc, const char *key,
+			     json_object *v, char ***out, size_t *count)
+{
+	size_t n;
+	char **list;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(pc, key, "expected an array of strings, got %s",
+			    json_type_word(v));
+	n = json_object_array_length(v);
+	list = calloc(n + 1, sizeof(*list));
+	if (!list)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+
+		if (!json_object_is_type(e, json_type_string)) {
+			free_list(list);
+			return fail(pc, key, "entry %zu: expected a string, got %s",
+				    i, json_type_word(e));
+		}
+		list[i] = xstrdup(json_object_get_string(e));
+	}
+	free_list(*out);
+	*out = list;
+	*count = n;
+	return 0;
+}
+
+static int parse_map(struct parse_ctx *pc, const char *key, json_object *v,
+		     const char *sep, char ***out, size_t *count)
+{
+	size_t n = 0;
+	char **list;
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(pc, key, "expected an object of strings, got %s",
+			    json_type_word(v));
+	list = calloc(json_object_object_length(v) + 1, sizeof(*list));
+	if (!list)
+		abort();
+	json_object_object_foreach(v, k, e) {
+		if (!json_object_is_type(e, json_type_string)) {
+			free_list(list);
+			return fail(pc, key, "\"%s\": expected a string, got %s", k,
+				    json_type_word(e));
+		}
+		if (asprintf(&list[n++], "%s%s%s", k, sep,
+			     json_object_get_string(e)) < 0)
+			abort();
+	}
+	free_list(*out);
+	*out = list;
+	*count = n;
+	return 0;
+}
+
+static int get_rule_string(json_object *obj, const char *field, bool required,
+			   char **out, char *errbuf, size_t errsize)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, field, &v) ||
+	    json_object_is_type(v, json_type_null)) {
+		if (required) {
+			snprintf(errbuf, errsize, "missing \"%s\"", field);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(errbuf, errsize, "\"%s\": expected a string, got %s",
+			 field, json_type_word(v));
+		return -1;
+	}
+	*out = xstrdup(json_object_get_string(v));
+	return 0;
+}
+
+int santa_config_parse_rule(const void *vobj, santa_config_rule *rule,
+			    char *errbuf, size_t errsize)
+{
+	json_object *obj = (json_object *)vobj;
+	char *policy = NULL, *type = NULL;
+	int r = -1;
+
+	memset(rule, 0, sizeof(*rule));
+	if (!json_object_is_type(obj, json_type_object)) {
+		snprintf(errbuf, errsize, "expected an object, got %s",
+			 json_type_word(obj));
+		return -1;
+	}
+	/* "sha256" is the identifier's name in older rule files and servers. */
+	if (json_object_object_get_ex(obj, "identifier", NULL)) {
+		if (get_rule_string(obj, "identifier", true, &rule->identifier,
+				    errbuf, errsize) < 0)
+			goto out;
+	} else if (get_rule_string(obj, "sha256", false, &rule->identifier,
+				   errbuf, errsize) < 0) {
+		goto out;
+	}
+	if (!rule->identifier || !*rule->identifier) {
+		snprintf(errbuf, errsize, "missing \"identifier\"");
+		goto out;
+	}
+	if (get_rule_string(obj, "policy", true, &policy, errbuf, errsize) < 0 ||
+	    get_rule_string(obj, "rule_type", true, &type, errbuf, errsize) < 0 ||
+	    get_rule_string(obj, "custom_msg", false, &rule->custom_msg, errbuf,
+			    errsize) < 0 ||
+	    get_rule_string(obj, "custom_url", false, &rule->custom_url, errbuf,
+			    errsize) < 0)
+		goto out;
+	rule->policy = santa_policy_from_name(policy);
+	if (rule->policy < 0) {
+		snprintf(errbuf, errsize, "\"policy\": unknown policy \"%s\"", policy);
+		goto out;
+	}
+	rule->rule_type = santa_rule_type_from_name(type);
+	if (rule->rule_type < 0) {
+		snprintf(errbuf, errsize, "\"rule_type\": unknown rule type \"%s\"",
+			 type);
+		goto out;
+	}
+	r = 0;
+out:
+	free(policy);
+	free(type);
+	if (r < 0)
+		santa_config_rule_done(rule);
+	return r;
+}
+
+static int parse_rules(struct parse_ctx *pc, const char *key, json_object *v,
+		       santa_config *cfg)
+{
+	santa_config_rule *rules;
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(pc, key, "expected an array of rules, got %s",
+			    json_type_word(v));
+	n = json_object_array_length(v);
+	rules = calloc(n ? n : 1, sizeof(*rules));
+	if (!rules)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+
+		if (santa_config_parse_rule(json_object_array_get_idx(v, i),
+					    &rules[i], why, sizeof(why)) < 0) {
+			for (size_t j = 0; j < i; j++)
+				santa_config_rule_done(&rules[j]);
+			free(rules);
+			return fail(pc, key, "rule %zu: %s", i, why);
+		}
+	}
+	for (size_t i = 0; i < cfg->n_static_rules; i++)
+		santa_config_rule_done(&cfg->static_rules[i]);
+	free(cfg->static_rules);
+	cfg->static_rules = rules;
+	cfg->n_static_rules = n;
+	return 0;
+}
+
+static int parse_log_type(struct parse_ctx *pc, const char *key, json_object *v,
+			  santa_log_type *out)
+{
+	static const char *const names[] = { "file", "syslog", "json", "null" };
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string))
+		return fail(pc, key, "expected a string, got %s", json_type_word(v));
+	s = json_object_get_string(v);
+	for (size_t i = 0; i < N_ELEM(names); i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			*out = (santa_log_type)i;
+			return 0;
+		}
+	}
+	return fail(pc, key, "expected one of file, syslog, json, null, got \"%s\"", s);
+}
+
+static int parse_uint(struct parse_ctx *pc, const char *key, json_object *v,
+		      uint32_t *out)
+{
+	int64_t n;
+
+	if (!json_object_is_type(v, json_type_int))
+		return fail(pc, key, "expected a non-negative integer, got %s",
+			    json_type_word(v));
+	n = json_object_get_int64(v);
+	if (n < 0 || n > UINT32_MAX)
+		return fail(pc, key, "%lld is out of range", (long long)n);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+static int parse_key(struct parse_ctx *pc, const struct config_key *k,
+		     json_object *v, santa_config *cfg)
+{
+	void *field = (char *)cfg + k->offset;
+	size_t *count = (size_t *)((char *)cfg + k->count_offset);
+
+	switch (k->type) {
+	case KEY_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			return fail(pc, k->name, "expected true or false, got %s",
+				    json_type_word(v));
+		*(bool *)field = json_object_get_boolean(v);
+		return 0;
+	case KEY_UINT:
+		return parse_uint(pc, k->name, v, field);
+	case KEY_STRING:
+		if (!json_object_is_type(v, json_type_string))
+			return fail(pc, k->name, "expected a string, got %s",
+				    json_type_word(v));
+		free(*(char **)field);
+		*(char **)field = xstrdup(json_object_get_string(v));
+		return 0;
+	case KEY_STRING_LIST:
+		return parse_string_list(pc, k->name, v, field, count);
+	case KEY_LABELS:
+		return parse_map(pc, k->name, v, "=", field, count);
+	case KEY_HEADERS:
+		return parse_map(pc, k->name, v, ": ", field, count);
+	case KEY_MODE: {
+		int64_t m;
+
+		if (!json_object_is_type(v, json_type_int))
+			return fail(pc, k->name, "expected 1 (MONITOR) or 2 "
+				    "(LOCKDOWN), got %s", json_type_word(v));
+		m = json_object_get_int64(v);
+		if (m != SANTA_MODE_MONITOR && m != SANTA_MODE_LOCKDOWN)
+			return fail(pc, k->name, "expected 1 (MONITOR) or 2 "
+				    "(LOCKDOWN), got %lld", (long long)m);
+		*(santa_client_mode *)field = (santa_client_mode)m;
+		return 0;
+	}
+	case KEY_LOG_TYPE:
+		return parse_log_type(pc, k->name, v, field);
+	case KEY_RULES:
+		return parse_rules(pc, k->name, v, cfg);
+	}
+	return fail(pc, k->name, "internal error: unhandled key type");
+}
+
+static bool is_ignored_key(const char *name)
+{
+	for (const char *const *p = config_ignored_keys; *p; p++)
+		if (strcmp(*p, name) == 0)
+			return true;
+	return false;
+}
+
+static int parse_object(struct parse_ctx *pc, json_object *root,
+			santa_config *cfg)
+{
+	if (!json_object_is_type(root, json_type_object))
+		return fail(pc, NULL, "expected a JSON object at the top level, "
+			    "got %s", json_type_word(root));
+
+	json_object_object_foreach(root, key, v) {
+		const struct config_key *k = NULL;
+
+		for (size_t i = 0; i < N_ELEM(config_keys); i++)
+			if (strcmp(config_keys[i].name, key) == 0)
+				k = &config_keys[i];
+		if (!k) {
+			if (is_ignored_key(key))
+				continue;
+			return fail(pc, key, "unknown configuration key");
+		}
+		if (parse_key(pc, k, v, cfg) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *read_file(const char *path, int *err)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f) {
+		*err = errno;
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len + 4096 + 1 > cap) {
+			char *nbuf;
+
+			cap = cap ? cap * 2 : 8192;
+			if (cap > CONFIG_MAX_SIZE + 1) {
+				*err = EFBIG;
+				goto fail;
+			}
+			nbuf = realloc(buf, cap);
+			if (!nbuf)
+				abort();
+			buf = nbuf;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		*err = EIO;
+		goto fail;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+fail:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+static int syntax_error(struct parse_ctx *pc, struct json_tokener *tok)
+{
+	size_t off = json_tokener_get_parse_end(tok);
+	int line = 1;
+
+	for (size_t i = 0; i < off && pc->text[i]; i++)
+		line += pc->text[i] == '\n';
+	snprintf(pc->errbuf, pc->errsize, "%s:%d: invalid JSON: %s", pc->file,
+		 line, json_tokener_error_desc(json_tokener_get_error(tok)));
+	return -1;
+}
+
+int santa_config_load(const char *file, santa_config *cfg, char *errbuf,
+		      size_t errsize)
+{
+	struct parse_ctx pc = { .errbuf = errbuf, .errsize = errsize };
+	bool explicit_file = file || getenv("SANTA_CONFIG");
+	struct json_tokener *tok;
+	json_object *root;
+	char *text;
+	int err = 0, r;
+
+	santa_config_init(cfg);
+	if (!file)
+		file = santa_config_default_path();
+	pc.file = file;
+
+	text = read_file(file, &err);
+	if (!text) {
+		/* No file at the default place means all defaults; a file the
+		 * administrator named must exist. */
+		if (err == ENOENT && !explicit_file)
+			return 0;
+		snprintf(errbuf, errsize, "%s: cannot read the configuration: %s",
+			 file, strerror(err));
+		return -1;
+	}
+	pc.text = text;
+
+	tok = json_tokener_new();
+	if (!tok)
+		abort();
+	root = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    text[json_tokener_get_parse_end(tok) +
+		 strspn(text + json_tokener_get_parse_end(tok), " \t\r\n")]) {
+		if (root && json_tokener_get_error(tok) == json_tokener_success)
+			r = fail(&pc, NULL, "unexpected text after the JSON object");
+		else
+			r = syntax_error(&pc, tok);
+	} else {
+		r = parse_object(&pc, root, cfg);
+	}
+	json_object_put(root);
+	json_tokener_free(tok);
+	free(text);
+	if (r == 0)
+		cfg->path = xstrdup(file);
+	else
+		santa_config_done(cfg);
+	return r;
+}
