@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -196,22 +197,35 @@ launcher_mode launcher_mode_detect(void)
 
 /* --- Finding what to run, as whom --- */
 
+static bool launcher_root_only(const struct stat *st)
+{
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* The executable must be what the IPC layer would trust: a regular file
- * owned by root that nobody else may rewrite, since the bundle service
- * runs it as root. */
+ * owned by root that nobody else may rewrite, in directories nobody else
+ * may rewrite (or they could swap the file), since the bundle service runs
+ * it as root. */
 static int launcher_check_exe(const char *path)
 {
+	char real[PATH_MAX];
 	struct stat st;
+	char *slash;
 
-	if (stat(path, &st) < 0)
+	if (!realpath(path, real) || stat(real, &st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
 		return -EACCES;
-	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return -EPERM;
-	if (!(st.st_mode & S_IXUSR))
-		return -EACCES;
-	return 0;
+	while ((slash = strrchr(real, '/'))) {
+		if (!launcher_root_only(&st))
+			return -EPERM;
+		if (slash == real)
+			break;
+		*slash = '\0';
+		if (stat(real, &st) < 0)
+			return -errno;
+	}
+	return stat("/", &st) < 0 ? -errno : launcher_root_only(&st) ? 0 : -EPERM;
 }
 
 /* TrustedExecutables first (how tests and a build tree are run), then the

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -33,9 +34,9 @@
 static const char *stub_path;
 
 typedef struct fixture {
-	char dir[64];
-	char bin[96];
-	char run[96];
+	char dir[PATH_MAX];
+	char bin[PATH_MAX + 8];
+	char run[PATH_MAX + 8];
 	char *trusted[2];
 	santa_config cfg;
 	sd_event *ev;
@@ -68,7 +69,7 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 
 static void install_stub(fixture *f, const char *name)
 {
-	char path[160];
+	char path[PATH_MAX + 64];
 
 	snprintf(path, sizeof(path), "%s/%s", f->bin, name);
 	copy_file(stub_path, path, 0755);
@@ -79,7 +80,9 @@ static int setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test-launcher-XXXXXX");
+	/* Beside the stub, in the build tree: the launcher refuses an
+	 * executable below a directory others may write, such as /tmp. */
+	snprintf(f->dir, sizeof(f->dir), "%s.XXXXXX", stub_path);
 	assert_non_null(mkdtemp(f->dir));
 	/* nobody must reach the stub through it. */
 	assert_int_equal(chmod(f->dir, 0755), 0);
@@ -104,7 +107,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[128];
+	char cmd[PATH_MAX + 16];
 
 	launcher_free(f->l);
 	sd_event_unref(f->ev);
@@ -282,7 +285,7 @@ static void test_metric_starts_as_nobody(void **state)
 static void test_sync_needs_url(void **state)
 {
 	fixture *f = *state;
-	char path[160];
+	char path[PATH_MAX + 64];
 
 	start(f, NULL);
 	assert_null(launcher_socket_path(f->l, LAUNCHER_SYNC));
@@ -401,7 +404,7 @@ static void test_free_stops_all(void **state)
 {
 	fixture *f = *state;
 	launcher_opts o = { .stop_timeout_usec = 300 * MSEC };
-	char r[8192], path[3][160];
+	char r[8192], path[3][PATH_MAX + 64];
 	pid_t metric, bundle;
 	uint64_t t;
 	int fd;
@@ -473,7 +476,7 @@ static void test_parent_death_kills_children(void **state)
 static void test_missing_executable(void **state)
 {
 	fixture *f = *state;
-	char path[160];
+	char path[PATH_MAX + 64];
 
 	snprintf(path, sizeof(path), "%s/santabundleservice", f->bin);
 	assert_int_equal(unlink(path), 0);
@@ -485,6 +488,17 @@ static void test_missing_executable(void **state)
 	assert_string_equal(launcher_service_state(f->l, LAUNCHER_BUNDLE), "not installed");
 	assert_string_equal(launcher_service_state(f->l, LAUNCHER_METRIC), "not installed");
 	assert_int_equal(launcher_service_pid(f->l, LAUNCHER_METRIC), 0);
+}
+
+static void test_writable_dir_refused(void **state)
+{
+	fixture *f = *state;
+
+	/* Whoever may write the directory may swap the executable. */
+	assert_int_equal(chmod(f->bin, 0777), 0);
+	start(f, NULL);
+	assert_string_equal(launcher_service_state(f->l, LAUNCHER_METRIC), "not installed");
+	assert_int_equal(chmod(f->bin, 0755), 0);
 }
 
 static void test_bad_service_user(void **state)
@@ -505,7 +519,7 @@ static void test_systemd_mode(void **state)
 {
 	fixture *f = *state;
 	launcher_opts o = { .mode = LAUNCHER_MODE_SYSTEMD };
-	char path[160];
+	char path[PATH_MAX + 64];
 
 	assert_int_equal(launcher_new(f->ev, &f->cfg, &o, &f->l), 0);
 	assert_int_equal(launcher_service_pid(f->l, LAUNCHER_METRIC), 0);
@@ -542,6 +556,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_free_stops_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parent_death_kills_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writable_dir_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_service_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_systemd_mode, setup, teardown),
 		cmocka_unit_test(test_mode_detect),
