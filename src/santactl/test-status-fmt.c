@@ -79,7 +79,8 @@ static void test_text_sync(void **state)
 	st.metric_export_interval = 30;
 	text = print_text(&st);
 	assert_non_null(strstr(text, ">>> Static Rules\n  Rules                     | 2\n"));
-	assert_non_null(strstr(text, "  Sync Server               | https://sync.example.com/v1/santa/\n"));
+	assert_non_null(strstr(text, "  Sync Server               | "
+				     "https://sync.example.com/v1/santa/\n"));
 	assert_non_null(strstr(text, "  Last Successful Full Sync | Never\n"));
 	assert_non_null(strstr(text, "  Last Successful Rule Sync | Never\n"));
 	assert_non_null(strstr(text, "  Export Interval (seconds) | 30\n"));
