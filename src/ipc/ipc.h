@@ -26,6 +26,20 @@
  * never logs above debug; it reports connection closures with a reason
  * through ipc_server_opts.on_close / ipc_conn_opts.on_close, and the
  * daemon logs them.
+ *
+ * Threads: the library is single-threaded per event loop. A server, and
+ * each connection, does all its work on the sd_event it was created on,
+ * from that loop's thread; its functions must be called from that thread
+ * only. Different loops in different threads are independent. Callbacks
+ * (handlers, reply and close callbacks) are never run from inside the API
+ * call that causes them (ipc_call_async never completes synchronously),
+ * except ipc_conn_close, which runs them before it returns.
+ *
+ * Reconnecting: the library never reuses a dead connection. When a
+ * connection closes (on_close), every later call on it fails with
+ * IPC_E_DISCONNECTED; talking to a restarted server means a new
+ * ipc_connect (or ipc_client_connect), with a new validation and
+ * handshake.
  */
 #pragma once
 
@@ -99,6 +113,10 @@ typedef struct ipc_peer {
 	ipc_role role;
 	char exe[256];          /* the executable's path, for log lines */
 	uint64_t conn_id;       /* stable id of the connection, for log lines */
+	/* The executable's identity, as validated. Both 0 for a root peer we
+	 * were not allowed to inspect (we are not root; see ipc_trust). */
+	uint64_t exe_dev;
+	uint64_t exe_ino;
 } ipc_peer;
 
 /* "conn 12 (uid 0, pid 345, /usr/sbin/santad)": for every log line that
@@ -174,6 +192,9 @@ typedef struct ipc_server_opts {
 	void (*on_connect)(ipc_conn *c, void *userdata);
 	ipc_close_fn on_close;
 	void *userdata;
+	/* The callback services (Hello.callback_service) this server knows how
+	 * to call, NULL-terminated; a client naming another one is refused. */
+	const ProtobufCServiceDescriptor *const *callbacks;
 } ipc_server_opts;
 
 /* Serve SERVICE on LISTEN_FD, an already bound and listening
