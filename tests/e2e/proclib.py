@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers for the process-model tests (test_process_*.py).
+
+They look at processes from the outside, the way an administrator would:
+/proc for who runs as whom and who is whose child, the sockets for who may
+connect, and ipc-probe (ipc_probe.c, built here against the build tree)
+for a client of ours with any role.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+SERVICES = ("santasyncservice", "santametricservice", "santabundleservice")
+
+# The roles a probe may play: each is a copy of ipc-probe under that name,
+# which the IPC layer takes as the role (ipc_trust_add_dir).
+PROBE_ROLES = ("santad", "santactl", "santasyncservice", "santametricservice",
+               "santabundleservice", "santagui")
+
+SERVICE_PROTO = {
+    "santad": "santa.Santad",
+    "santasyncservice": "santa.SyncService",
+    "santametricservice": "santa.MetricService",
+    "santabundleservice": "santa.BundleService",
+}
+
+
+def wait_until(pred, timeout, interval=0.05):
+    """PRED's first true value within TIMEOUT seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of strings, or None if PID is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            lines = f.read().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
+def alive(pid):
+    """Running, not a zombie waiting to be reaped."""
+    st = proc_status(pid)
+    return st is not None and not st.get("State", "").startswith(("Z", "X"))
+
+
+def proc_exe(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def proc_ids(pid):
+    """(real, effective, saved uid), (same for gid), groups of PID."""
+    st = proc_status(pid)
+    uids = tuple(int(x) for x in st["Uid"].split()[:3])
+    gids = tuple(int(x) for x in st["Gid"].split()[:3])
+    groups = tuple(int(x) for x in st.get("Groups", "").split())
+    return uids, gids, groups
+
+
+def all_pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def children(ppid):
+    out = []
+    for pid in all_pids():
+        st = proc_status(pid)
+        if st and st.get("PPid") == str(ppid) and alive(pid):
+            out.append(pid)
+    return out
+
+
+def service_pid(santad_pid, name):
+    """The pid of santad's child running the executable NAME, or None."""
+    for pid in children(santad_pid):
+        exe = proc_exe(pid)
+        if exe and os.path.basename(exe) == name:
+            return pid
+    return None
+
+
+def wait_service(santad_pid, name, timeout=5.0, other_than=None):
+    """Wait until santad has a child NAME (other than pid OTHER_THAN)."""
+    def found():
+        pid = service_pid(santad_pid, name)
+        return pid if pid and pid != other_than else None
+    return wait_until(found, timeout)
+
+
+def pids_running(exe_paths):
+    """Live processes executing any of EXE_PATHS (compared by identity)."""
+    wanted = set()
+    for p in exe_paths:
+        try:
+            st = os.stat(p)
+            wanted.add((st.st_dev, st.st_ino))
+        except FileNotFoundError:
+            pass
+    out = []
+    for pid in all_pids():
+        try:
+            st = os.stat(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in wanted and alive(pid):
+            out.append(pid)
+    return out
+
+
+def nobody_ids():
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def kill9(pid):
+    os.kill(pid, signal.SIGKILL)
+
+
+def seqpacket_try(path, timeout=3.0, send=None):
+    """Connect to PATH as this (foreign) python process, optionally send
+    SEND, and read until the server closes or TIMEOUT. Returns (frames,
+    closed): what the server sent, and whether it hung up."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(timeout)
+    frames = []
+    closed = False
+    try:
+        s.connect(path)
+        if send is not None:
+            try:
+                s.send(send)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not data:
+                closed = True
+                break
+            frames.append(data)
+    finally:
+        s.close()
+    return frames, closed
+
+
+# --- ipc-probe ---
+
+def build_probe(source_dir, build_dir, dest_dir):
+    """Compile ipc_probe.c against BUILD_DIR into DEST_DIR (which must be
+    root's and closed to others, as the IPC layer checks), with one copy per
+    role. Returns DEST_DIR."""
+    os.makedirs(dest_dir, mode=0o755, exist_ok=True)
+    os.chmod(dest_dir, 0o755)
+    out = os.path.join(dest_dir, "ipc-probe")
+    cmd = [
+        "cc", "-std=c17", "-D_GNU_SOURCE", "-O1",
+        "-I", os.path.join(source_dir, "src", "ipc"),
+        "-I", os.path.join(source_dir, "src", "common"),
+        "-I", build_dir,
+        "-I", os.path.join(build_dir, "proto"),
+        "-o", out,
+        os.path.join(source_dir, "tests", "e2e", "ipc_probe.c"),
+        os.path.join(build_dir, "src", "ipc", "libsantaipc.a"),
+        os.path.join(build_dir, "proto", "libsantaproto.a"),
+        os.path.join(build_dir, "src", "common", "libsantacommon.a"),
+        "-lsystemd", "-lprotobuf-c", "-ljson-c", "-lcrypto",
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    for role in PROBE_ROLES:
+        shutil.copy2(out, os.path.join(dest_dir, role))
+        os.chmod(os.path.join(dest_dir, role), 0o755)
+    os.unlink(out)
+    return dest_dir
+
+
+def run_probe(probe_dir, role, config, sock, service, method=None,
+              user=None, timeout=10):
+    """Run the probe as ROLE (as USER, a name, when given). Returns
+    (exit status, stdout)."""
+    cmd = [os.path.join(probe_dir, role), "--config", config, sock,
+           SERVICE_PROTO[service]]
+    if method:
+        cmd.append(method)
+    if user:
+        pw = pwd.getpwnam(user)
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+               "--clear-groups", "--"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
