@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +77,26 @@ static const char *control_peer(ipc_call *call, char *buf, size_t size)
 	return ipc_peer_describe(ipc_call_peer(call), buf, size);
 }
 
-static const char *control_method_name(const ProtobufCMessage *req)
+/* The IPC layer lets the sync service call privileged methods whatever
+ * its uid, because it runs as ServiceUser. Anyone may run that executable,
+ * though, so it only counts as the sync service under root or that user,
+ * whom other users cannot ptrace. Fails the call and returns false for
+ * anyone else. */
+static bool control_privileged_peer(const control *c, ipc_call *call)
 {
-	return req->descriptor->short_name;
+	const ipc_peer *p = ipc_call_peer(call);
+	const santa_config *cfg = santad_config(c->d);
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (p->uid == 0)
+		return true;
+	if (p->role == IPC_ROLE_SYNCSERVICE && cfg->service_user &&
+	    getpwnam_r(cfg->service_user, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    res->pw_uid == p->uid)
+		return true;
+	ipc_call_fail(call, IPC_E_NOT_PERMITTED, "not permitted for uid %u", (unsigned)p->uid);
+	return false;
 }
 
 /* A request with fields this santad does not know was built for another
@@ -394,7 +412,7 @@ static void control_flush_cache(ipc_call *call, const ProtobufCMessage *req, voi
 	char who[256], why[300];
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	snprintf(why, sizeof(why), "flushcache by %s", control_peer(call, who, sizeof(who)));
 	r = santad_cache_flush(c->d, why);
@@ -600,7 +618,7 @@ static void control_add_rules(ipc_call *call, const ProtobufCMessage *req, void 
 	control *c = userdata;
 	control_batch *b;
 
-	if (control_check_add_rules(c, call, ar) < 0)
+	if (!control_privileged_peer(c, call) || control_check_add_rules(c, call, ar) < 0)
 		return;
 	b = control_batch_for(c, call, ar);
 	if (!b)
@@ -652,7 +670,8 @@ static void control_rule_for_identifiers(ipc_call *call, const ProtobufCMessage 
 	control *c = userdata;
 	int r;
 
-	if (control_unknown_fields(call, req) || control_check_query(call, q) < 0)
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req) ||
+	    control_check_query(call, q) < 0)
 		return;
 	for (size_t i = 0; i < q->n_identifiers; i++)
 		control_rule_from_proto(q->identifiers[i], &keys[i]);
@@ -728,7 +747,7 @@ static void control_retrieve_all_rules(ipc_call *call, const ProtobufCMessage *r
 	size_t n = 0;
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	if (control_parse_cursor(lr->cursor, &after) < 0) {
 		ipc_call_fail(call, IPC_E_INVALID, "RetrieveAllRules: bad cursor");
@@ -762,7 +781,7 @@ static void control_events_pending(ipc_call *call, const ProtobufCMessage *req,
 	size_t n = 0;
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	if (er->after_id < 0) {
 		ipc_call_fail(call, IPC_E_INVALID, "EventsPending: negative after_id");
@@ -788,7 +807,7 @@ static void control_remove_events(ipc_call *call, const ProtobufCMessage *req,
 	control *c = userdata;
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	if (rr->n_ids > CONTROL_MAX_REMOVE) {
 		ipc_call_fail(call, IPC_E_INVALID, "RemoveEvents: more than %d ids",
@@ -819,7 +838,7 @@ static void control_update_sync_settings(ipc_call *call, const ProtobufCMessage 
 	control *c = userdata;
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	if (strlen(ss->allowed_path_regex) > CONTROL_MAX_TEXT ||
 	    strlen(ss->blocked_path_regex) > CONTROL_MAX_TEXT) {
@@ -844,7 +863,7 @@ static void control_post_rule_sync(ipc_call *call, const ProtobufCMessage *req,
 	control *c = userdata;
 	int r;
 
-	if (control_unknown_fields(call, req))
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
 		return;
 	if (strlen(nm->message) > CONTROL_MAX_TEXT) {
 		ipc_call_fail(call, IPC_E_INVALID, "PostRuleSyncNotification: message longer "
@@ -940,8 +959,9 @@ static void control_on_close(ipc_conn *conn, int err, const char *reason, void *
 			   b->received, who);
 		control_batch_drop(c, b);
 	}
+	/* The IPC layer's reason names the peer already. */
 	if (err && err != IPC_E_DISCONNECTED)
-		log_info("Closed control connection %s: %s", who, reason ? reason : ipc_strerror(err));
+		log_info("Closed control connection: %s", reason ? reason : who);
 	else
 		log_debug("Closed control connection %s", who);
 }
@@ -961,7 +981,15 @@ int control_start(santad *d, sd_event *ev, int listen_fd, const ipc_trust *trust
 	r = control_build_methods(&c->methods);
 	if (r < 0)
 		goto fail;
-	c->service = (ipc_service){ &santa__santad__descriptor, c->methods, ROLES_ACCEPTED, c };
+	c->service = (ipc_service){
+		.desc = &santa__santad__descriptor,
+		.methods = c->methods,
+		.accept_roles = ROLES_ACCEPTED,
+		.userdata = c,
+		/* The sync service runs as ServiceUser, not root, yet syncs
+		 * rules; control_privileged_peer() checks its uid. */
+		.privileged_roles = IPC_ROLE_BIT(IPC_ROLE_SYNCSERVICE),
+	};
 	opts.userdata = c;
 	r = ipc_server_new(ev, listen_fd, trust, &c->service, &opts, &c->server);
 	if (r < 0)
