@@ -29,6 +29,7 @@ struct ipc_client {
 	const ProtobufCServiceDescriptor *remote;
 	const ipc_trust *trust;
 	uint32_t accept_roles;
+	bool root_held;
 	uint64_t next_id;
 	struct ipc_rx rx;
 	uint8_t *buf;            /* one frame */
@@ -166,7 +167,9 @@ static int client_check_challenge(ipc_client *cl, const struct ipc_msg *m,
 	e = ipc_peer_validate(cl->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
 			      &cl->peer, why, sizeof(why));
 	if (e == -EACCES)
-		e = ipc_peer_accept_uninspectable(&cl->peer, ch->server_role, why, sizeof(why));
+		e = ipc_peer_accept_uninspectable(&cl->peer, ch->server_role,
+						  cl->root_held ? IPC_ALL_ROLES : 0, why,
+						  sizeof(why));
 	if (e < 0 || !ipc_role_allowed(cl->peer.role, cl->accept_roles))
 		e = IPC_E_NOT_PERMITTED;
 	else if (ch->protocol_version != IPC_PROTOCOL_VERSION ||
@@ -278,6 +281,7 @@ int ipc_client_connect(const char *path, const ipc_trust *trust,
 	cl->accept_roles = accept_roles;
 	ipc_rx_init(&cl->rx, cl->limits.max_message);
 	cl->buf = malloc(IPC_FRAME_MAX);
+	cl->root_held = ipc_socket_root_held(path);
 	r = cl->buf ? client_socket(path) : -ENOMEM;
 	if (r >= 0) {
 		cl->fd = r;

@@ -558,9 +558,11 @@ ipc_conn *ipc_call_conn(const ipc_call *call)
 	return call->conn;
 }
 
+static bool peer_privileged(const ipc_conn *c);
+
 bool ipc_call_is_privileged(const ipc_call *call)
 {
-	return call->conn->peer.uid == 0;
+	return peer_privileged(call->conn);
 }
 
 bool ipc_call_is_oneway(const ipc_call *call)
@@ -728,7 +730,7 @@ void ipc_conn_start_server(ipc_conn *c)
 			      sizeof(why));
 	if (pidfd >= 0)
 		close(pidfd);
-	if (r == -EACCES && cr.uid == 0) {
+	if (r == -EACCES && (cr.uid == 0 || c->local->claimable_roles)) {
 		/* Its role comes with the hello; see ipc_peer_accept_uninspectable. */
 		c->uninspectable = true;
 	} else if (r < 0) {
@@ -780,9 +782,11 @@ static int hello_check_endpoint(ipc_conn *c, const struct ipc_rcvd *r, char *why
 	}
 	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
 			      &p, why, WHY_MAX);
-	if (e == -EACCES && p.uid == 0) {
+	if (e == -EACCES && p.uid == x->uid) {
+		/* The same process we could not inspect before either. */
 		c->uninspectable = true;
 		p.role = x->role;
+		snprintf(p.exe, sizeof(p.exe), "%s", x->exe);
 	} else if (e < 0) {
 		return IPC_E_NOT_PERMITTED;
 	} else if (p.uid != x->uid || p.exe_dev != x->exe_dev || p.exe_ino != x->exe_ino) {
@@ -823,7 +827,8 @@ static const ProtobufCServiceDescriptor *find_callback(const ipc_conn *c, const 
 static int hello_check(ipc_conn *c, const Santa__Ipc__Hello *h, char *why)
 {
 	if (c->uninspectable && !c->endpoint &&
-	    ipc_peer_accept_uninspectable(&c->peer, h->role, why, WHY_MAX) < 0)
+	    ipc_peer_accept_uninspectable(&c->peer, h->role, c->local->claimable_roles, why,
+					  WHY_MAX) < 0)
 		return IPC_E_NOT_PERMITTED;
 	if (!ipc_role_allowed(c->peer.role, c->local->accept_roles)) {
 		snprintf(why, WHY_MAX, "role %s may not connect to %s", ipc_role_name(c->peer.role),
@@ -878,7 +883,7 @@ static int rx_hello(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, ch
 		snprintf(why, WHY_MAX, "disabling SO_PASSCRED: %s", strerror(-e));
 		return e;
 	}
-	c->privileged = c->peer.uid == 0;
+	c->privileged = peer_privileged(c);
 	hr.protocol_version = IPC_PROTOCOL_VERSION;
 	hr.privileged = c->privileged;
 	hr.server_role = (char *)ipc_role_name(ipc_trust_self_role(c->trust));
@@ -910,7 +915,8 @@ static int challenge_check_server(ipc_conn *c, const Santa__Ipc__Challenge *ch,
 	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
 			      &c->peer, why, WHY_MAX);
 	if (e == -EACCES)
-		e = ipc_peer_accept_uninspectable(&c->peer, ch->server_role, why, WHY_MAX);
+		e = ipc_peer_accept_uninspectable(&c->peer, ch->server_role,
+						  c->root_held ? IPC_ALL_ROLES : 0, why, WHY_MAX);
 	return e < 0 ? IPC_E_NOT_PERMITTED : 0;
 }
 
@@ -1000,9 +1006,19 @@ static int rx_hello_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd 
 
 /* --- Receiving: calls, replies, errors --- */
 
+/* Root peers get the privileged interface, and so do the roles the
+ * service names. */
+static bool peer_privileged(const ipc_conn *c)
+{
+	if (c->peer.uid == 0)
+		return true;
+	return c->local && (c->local->privileged_roles & IPC_ROLE_BIT(c->peer.role)) &&
+	       c->peer.role != IPC_ROLE_NONE;
+}
+
 static bool method_permitted(const ipc_conn *c, const ipc_method *im)
 {
-	if ((im->flags & IPC_METHOD_PRIVILEGED) && c->peer.uid != 0)
+	if ((im->flags & IPC_METHOD_PRIVILEGED) && !peer_privileged(c))
 		return false;
 	return im->roles == 0 || (im->roles & IPC_ROLE_BIT(c->peer.role));
 }
@@ -1341,6 +1357,7 @@ int ipc_connect(sd_event *ev, const char *path, const ipc_trust *trust,
 		return r;
 	}
 	conn_client_setup(c, remote, opts, on_ready);
+	c->root_held = ipc_socket_root_held(path);
 	*ret = c;
 	return 0;
 }
@@ -1354,7 +1371,8 @@ int ipc_endpoint_new(sd_event *ev, const ipc_trust *trust, const ipc_service *se
 	ipc_conn *c;
 	int sv[2], r;
 
-	if (!ev || !trust || !service || !expected_peer || !ret_remote_fd || !ret)
+	if (!ev || !trust || !service || !expected_peer || expected_peer->pid <= 0 ||
+	    !ret_remote_fd || !ret)
 		return -EINVAL;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return -errno;
@@ -1406,7 +1424,8 @@ static int endpoint_check(int fd, const ipc_peer *from, const ipc_trust *trust,
 	r = ipc_peer_validate(trust, cr.pid, pidfd, cr.uid, cr.gid, peer, why, sizeof(why));
 	if (pidfd >= 0)
 		close(pidfd);
-	if (r == -EACCES && cr.uid == 0) {
+	if (r == -EACCES) {
+		/* Pid and uid are FROM's: it was validated (or believed) then. */
 		peer->role = from->role;
 		snprintf(peer->exe, sizeof(peer->exe), "%s", from->exe);
 	} else if (r < 0 || peer->exe_dev != from->exe_dev || peer->exe_ino != from->exe_ino) {

@@ -174,9 +174,14 @@ int ipc_sock_passcred(int fd, bool on, bool *ret_pidfd_ok);
 int ipc_peer_validate(const ipc_trust *t, pid_t pid, int pidfd, uid_t uid, gid_t gid,
 		      ipc_peer *peer, char *why, size_t whysz);
 /* After ipc_peer_validate returned -EACCES: a root peer we are not allowed
- * to inspect is trusted as root, with the role it claims. */
-int ipc_peer_accept_uninspectable(ipc_peer *peer, const char *claimed_role, char *why,
-				  size_t whysz);
+ * to inspect is trusted as root, with the role it claims; a non-root one
+ * only with a role in CLAIMABLE (see ipc_service.claimable_roles). */
+int ipc_peer_accept_uninspectable(ipc_peer *peer, const char *claimed_role,
+				  uint32_t claimable, char *why, size_t whysz);
+/* Is PATH a socket owned by root, in directories only root may write? Then
+ * whoever listens on it was handed the socket by root. */
+bool ipc_socket_root_held(const char *path);
+#define IPC_ALL_ROLES ((uint32_t)(IPC_ROLE_BIT(IPC_ROLE_MAX) - 1u) & ~IPC_ROLE_BIT(IPC_ROLE_NONE))
 /* Kernel credentials of the peer of a connected socket, and a pidfd for it
  * (SO_PEERPIDFD, else pidfd_open). */
 int ipc_peer_from_socket(int fd, struct ucred *ret_cred, int *ret_pidfd);
@@ -242,6 +247,7 @@ struct ipc_conn {
 	const ProtobufCServiceDescriptor *remote;  /* what this side may call */
 	const ProtobufCServiceDescriptor *const *callbacks;
 	uint32_t accept_roles;       /* client: the server's roles we accept */
+	bool root_held;              /* client: see ipc_socket_root_held */
 	struct ipc_rx rx;
 	int rx_fd;                   /* descriptor of a message being reassembled */
 

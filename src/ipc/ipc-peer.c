@@ -424,21 +424,40 @@ out:
 	return r;
 }
 
-int ipc_peer_accept_uninspectable(ipc_peer *peer, const char *claimed_role, char *why,
-				  size_t whysz)
+int ipc_peer_accept_uninspectable(ipc_peer *peer, const char *claimed_role,
+				  uint32_t claimable, char *why, size_t whysz)
 {
-	if (peer->uid != 0) {
+	ipc_role role = ipc_role_from_name(claimed_role);
+
+	if (peer->uid == 0)
+		claimable = IPC_ALL_ROLES;
+	if (role == IPC_ROLE_NONE || !(claimable & IPC_ROLE_BIT(role))) {
 		/* WHY already says we could not look at it. */
 		return IPC_E_NOT_PERMITTED;
 	}
-	peer->role = ipc_role_from_name(claimed_role);
-	snprintf(peer->exe, sizeof(peer->exe), "root %s, not inspectable",
-		 ipc_role_name(peer->role));
-	if (peer->role == IPC_ROLE_NONE) {
-		snprintf(why, whysz, "root peer pid %d states no role", (int)peer->pid);
-		return IPC_E_NOT_PERMITTED;
-	}
+	peer->role = role;
+	snprintf(peer->exe, sizeof(peer->exe), "%s by its word, not inspectable",
+		 ipc_role_name(role));
 	return 0;
+}
+
+bool ipc_socket_root_held(const char *path)
+{
+	char dir[PATH_MAX], why[256];
+	struct stat st;
+	char *slash;
+
+	if (!path || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != 0)
+		return false;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return false;
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return check_safe_path(dir, why, sizeof(why)) == 0;
 }
 
 int ipc_peer_from_socket(int fd, struct ucred *ret_cred, int *ret_pidfd)

@@ -65,8 +65,14 @@ typedef enum ipc_error {
 /* A static string naming an ipc_error or -errno value. */
 const char *ipc_strerror(int err);
 
-/* The executables of this project. A peer's role comes only from the
- * executable the kernel says it runs, never from what it sends. */
+/* The executables of this project. A peer's role comes from the
+ * executable the kernel says it runs, never from what it sends, with two
+ * documented exceptions where we may not read the peer's executable (we are
+ * not root and the peer runs under another uid): a root peer is believed
+ * (root could impersonate any of ours anyway); a non-root peer is believed
+ * only for ipc_service.claimable_roles, or, by a client, when the socket it
+ * connected to is root's in directories only root may write (the listener
+ * was set up by root: systemd or santad). */
 typedef enum ipc_role {
 	IPC_ROLE_NONE = 0,
 	IPC_ROLE_SANTAD,
@@ -148,7 +154,7 @@ typedef void (*ipc_handler_fn)(ipc_call *call, const ProtobufCMessage *request,
 			       void *userdata);
 
 enum {
-	IPC_METHOD_PRIVILEGED = 1u << 0,  /* root peers only */
+	IPC_METHOD_PRIVILEGED = 1u << 0,  /* root peers (and privileged_roles) only */
 	IPC_METHOD_ACCEPT_FD = 1u << 1,   /* a descriptor may come with it */
 };
 
@@ -163,6 +169,19 @@ typedef struct ipc_service {
 	const ipc_method *methods;    /* desc->n_methods entries */
 	uint32_t accept_roles;        /* who may connect at all */
 	void *userdata;
+	/* Roles that get the privileged interface whatever their uid (the sync
+	 * service runs as nobody yet adds rules on santad). Anyone who can run
+	 * that executable under a uid and ptrace it gets those calls: check
+	 * the uid too in such handlers (ipc_call_peer()->uid). */
+	uint32_t privileged_roles;
+	/*
+	 * Roles believed on the peer's word from a non-root peer whose
+	 * executable we may not inspect: we are not root, and it runs under
+	 * another uid (a service running as nobody serving santactl run by a
+	 * user). Only for roles that grant nothing the peer's uid could not
+	 * get by running that executable itself. 0: such peers are refused.
+	 */
+	uint32_t claimable_roles;
 } ipc_service;
 
 /* Reason a connection closed, passed to on_close handlers. */

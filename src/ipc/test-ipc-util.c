@@ -24,6 +24,25 @@ uint64_t test_now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+pid_t test_fork(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	pid_t pid = fork();
+
+	if (pid == 0)
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+	return pid;
+}
+
+void test_filter_from_env(void)
+{
+	const char *f = getenv("IPC_TEST_FILTER");
+
+	if (f && *f)
+		cmocka_set_test_filter(f);
+}
+
 const char *test_self_exe(void)
 {
 	static char exe[4096];

@@ -72,5 +72,10 @@ int test_run_until_exit(sd_event *ev, pid_t child, uint64_t timeout_usec);
 /* Run EV until *FLAG is non-zero or the timeout passes. */
 bool test_run_until(sd_event *ev, const int *flag, uint64_t timeout_usec);
 uint64_t test_now_usec(void);
+/* fork(); the child gets default handlers for crash signals, so that a
+ * crash ends it instead of unwinding into cmocka's copy of the test. */
+pid_t test_fork(void);
+/* Run the tests whose name matches $IPC_TEST_FILTER, or all. */
+void test_filter_from_env(void);
 /* Handler for Echo that child processes serve over their own loops. */
 void test_echo_handler(ipc_call *call, const ProtobufCMessage *req, void *userdata);

@@ -64,7 +64,7 @@ static void test_blocking_call(void **state)
 	pid_t pid;
 
 	test_server_start(&ts, NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		ipc_client *cl = child_connect(ts.path);
@@ -101,7 +101,7 @@ static void test_foreign_rejected(void **state)
 		 "d=s.recv(65536)\n"
 		 "sys.exit(0 if len(d) >= 24 and d[1] == 6 and s.recv(100) == b'' else 3)\n",
 		 ts.path);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl("/usr/bin/python3", "python3", "-c", code, (char *)NULL);
@@ -114,7 +114,7 @@ static void test_foreign_rejected(void **state)
 	assert_non_null(strstr(ts.last_reason, "is not one of ours"));
 	assert_non_null(strstr(ts.last_reason, "python"));
 
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		ipc_client *cl = child_connect(ts.path);
@@ -143,7 +143,7 @@ static void test_unprivileged_refused(void **state)
 	pid_t pid;
 
 	test_server_start(&ts, NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		Santa__Ipctest__Blob req = SANTA__IPCTEST__BLOB__INIT;
@@ -172,7 +172,7 @@ static void test_unprivileged_refused(void **state)
 	assert_int_equal(ts.n_connect, 1);
 
 	/* Root may call it. */
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		Santa__Ipctest__Blob req = SANTA__IPCTEST__BLOB__INIT;
@@ -313,11 +313,11 @@ static pid_t spawn_server(const char *path)
 	static const ipc_method methods[3] = {
 		[M_ECHO] = { .handler = test_echo_handler },
 	};
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		ipc_service svc = { echo_desc, methods, 0, NULL };
+		ipc_service svc = { .desc = echo_desc, .methods = methods };
 		ipc_trust *t = test_trust();
 		ipc_server *s;
 		sd_event *ev;
@@ -410,5 +410,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	test_filter_from_env();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
