@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: Apache-2.0
+"""santactl rule against the real santad: rules take effect on the next
+exec (cached or not), imports are all or nothing and fast, exports
+round-trip, and only root may change rules."""
+import json
+import time
+
+from santactl_util import make_program, run_program, santactl, sha256_of, status_json
+
+SHA_X = "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
+
+
+def rule(santad, *args, user=None):
+    return santactl(santad, "rule", *args, user=user)
+
+
+def test_block_rule_applies_to_a_cached_binary(santad):
+    prog = make_program(santad, "cached-then-blocked")
+    assert run_program(prog).returncode == 0
+    assert run_program(prog).returncode == 0
+    assert santactl(santad, "checkcache", str(prog)).returncode == 0
+
+    r = rule(santad, "--block", "--path", str(prog))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == f"Added rule for SHA-256: {sha256_of(prog)}.\n"
+    assert run_program(prog).returncode == 126
+    fi = santactl(santad, "fileinfo", "--key", "Rule", str(prog))
+    assert fi.stdout == "Blocked (Binary)\n"
+
+    r = rule(santad, "--remove", "--identifier", sha256_of(prog))
+    assert r.stdout == f"Removed rule for SHA-256: {sha256_of(prog)}.\n"
+    assert run_program(prog).returncode == 0
+
+
+def test_check(santad):
+    prog = make_program(santad, "checked", extra=b"checked")
+    sha = sha256_of(prog)
+    assert rule(santad, "--check", "--identifier", sha).stdout == \
+        "No rule exists with the given parameters\n"
+    assert rule(santad, "--silent-block", "--identifier", sha.upper(),
+                "--message", "not here").returncode == 0
+    assert rule(santad, "--check", "--identifier", sha).stdout == "Blocked (Binary, Silent)\n"
+    assert rule(santad, "--check", "--path", str(prog)).stdout == "Blocked (Binary, Silent)\n"
+    assert rule(santad, "--compiler", "--identifier", sha).returncode == 0
+    assert rule(santad, "--check", "--sha256", sha).stdout == "Allowed (Binary, Compiler)\n"
+
+
+def test_usage_errors(santad):
+    r = rule(santad, "--allow")
+    assert r.returncode == 1
+    assert r.stderr.startswith("A valid SHA-256, CDHash, Signing ID, team ID, or path to "
+                               "file must be specified\n\nUsage: santactl rule")
+    r = rule(santad, "--allow", "--identifier", "abc")
+    assert r.returncode == 1
+    assert r.stderr.startswith("BINARY or CERTIFICATE rules require a valid SHA-256")
+    r = rule(santad, "--identifier", SHA_X)
+    assert r.returncode == 1 and r.stderr.startswith("No state specified")
+    r = rule(santad, "--import", "a", "--export", "b")
+    assert r.returncode == 1 and "mutually exclusive" in r.stderr
+    r = rule(santad, "--allow", "--path", "/nonexistent")
+    assert r.returncode == 1 and r.stderr.startswith("Provided path was not a plain file")
+
+
+def test_rule_needs_root(santad):
+    r = rule(santad, "--allow", "--identifier", SHA_X, user="nobody")
+    assert r.returncode == 2
+    assert r.stdout == "The command 'rule' requires root privileges.\n"
+    assert status_json(santad)["database"]["binary_rules"] == 0
+
+
+def write_rules(path, rules):
+    path.write_text(json.dumps({"rules": rules}))
+    return str(path)
+
+
+def test_import_export_round_trip(santad, tmp_path):
+    rules = [
+        {"policy": "BLOCKLIST", "identifier": SHA_X, "rule_type": "BINARY",
+         "custom_msg": "no \"x\" here", "custom_url": "https://example.com/x"},
+        {"policy": "ALLOWLIST", "identifier": "1" * 64, "rule_type": "BINARY",
+         "custom_msg": "", "custom_url": ""},
+        {"policy": "SILENT_BLOCKLIST", "identifier": "EQHXZ8M8AV", "rule_type": "TEAMID",
+         "custom_msg": "", "custom_url": ""},
+        {"policy": "ALLOWLIST_COMPILER", "identifier": "platform:com.example.cc",
+         "rule_type": "SIGNINGID", "custom_msg": "", "custom_url": ""},
+    ]
+    r = rule(santad, "--import", write_rules(tmp_path / "in.json", rules))
+    assert r.returncode == 0, r.stdout + r.stderr
+    db = status_json(santad)["database"]
+    assert (db["binary_rules"], db["teamid_rules"], db["signingid_rules"]) == (2, 1, 1)
+    assert db["compiler_rules"] == 1
+
+    out = tmp_path / "out.json"
+    r = rule(santad, "--export", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    exported = json.loads(out.read_text())["rules"]
+    key = lambda x: (x["rule_type"], x["identifier"])  # noqa: E731
+    assert sorted(exported, key=key) == sorted(rules, key=key)
+
+    # The export imports back, and --clean-all replaces what was there.
+    r = rule(santad, "--import", str(out), "--clean-all")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status_json(santad)["database"]["binary_rules"] == 2
+    r = rule(santad, "--import", write_rules(tmp_path / "one.json", rules[:1]), "--clean-all")
+    assert r.returncode == 0
+    assert status_json(santad)["database"]["binary_rules"] == 1
+
+
+def test_bad_import_imports_nothing(santad, tmp_path):
+    rules = [{"policy": "ALLOWLIST", "identifier": f"{i:064x}", "rule_type": "BINARY"}
+             for i in range(5)]
+    rules[3]["policy"] = "ALLOW"
+    r = rule(santad, "--import", write_rules(tmp_path / "bad.json", rules))
+    assert r.returncode == 1
+    assert 'rule 3: "policy": unknown policy "ALLOW"' in r.stderr
+    assert "no rules were imported" in r.stderr
+    assert status_json(santad)["database"]["binary_rules"] == 0
+    r = rule(santad, "--export", str(tmp_path / "none.json"))
+    assert r.returncode == 1 and r.stdout == "No rules to export.\n"
+
+    (tmp_path / "syntax.json").write_text('{"rules": [\n{"policy": }')
+    r = rule(santad, "--import", str(tmp_path / "syntax.json"))
+    assert r.returncode == 1 and "line 2" in r.stderr
+
+
+def test_large_import_is_fast(santad, tmp_path):
+    n = 100_000
+    rules = [{"policy": "BLOCKLIST" if i % 2 else "ALLOWLIST", "identifier": f"{i:064x}",
+              "rule_type": "BINARY", "custom_msg": f"rule {i}"} for i in range(n)]
+    path = write_rules(tmp_path / "big.json", rules)
+    start = time.monotonic()
+    r = rule(santad, "--import", path)
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stdout + r.stderr
+    print(f"santactl_import_100k_seconds: {elapsed:.2f}")
+    assert elapsed < 30
+    assert status_json(santad)["database"]["binary_rules"] == n
+
+    out = tmp_path / "big-out.json"
+    start = time.monotonic()
+    assert rule(santad, "--export", str(out)).returncode == 0
+    print(f"santactl_export_100k_seconds: {time.monotonic() - start:.2f}")
+    assert len(json.loads(out.read_text())["rules"]) == n
