@@ -84,8 +84,11 @@ int santactl_load_config(santactl_ctx *ctx)
 
 	if (ctx->cfg_loaded)
 		return 0;
+	if (ctx->cfg_failed)
+		return -1;
 	if (santa_config_load(ctx->config_file, &ctx->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "santactl: %s\n", err);
+		ctx->cfg_failed = true;
 		return -1;
 	}
 	ctx->cfg_loaded = true;
@@ -97,8 +100,6 @@ static int santactl_connect(santactl_ctx *ctx)
 	char path[4096];
 	int r;
 
-	if (santactl_load_config(ctx) < 0)
-		return -EINVAL;
 	r = ipc_trust_new(&ctx->trust);
 	if (r < 0)
 		return r;
@@ -114,6 +115,9 @@ static int santactl_connect(santactl_ctx *ctx)
 
 int santactl_daemon(santactl_ctx *ctx, bool quiet, ipc_client **ret)
 {
+	/* A bad configuration file was reported, naming its cause. */
+	if (santactl_load_config(ctx) < 0)
+		return -1;
 	if (!ctx->daemon && !ctx->daemon_err) {
 		int r = santactl_connect(ctx);
 
@@ -123,8 +127,7 @@ int santactl_daemon(santactl_ctx *ctx, bool quiet, ipc_client **ret)
 		}
 	}
 	if (!ctx->daemon) {
-		/* A config error was printed already, and names its cause. */
-		if (!quiet && ctx->daemon_err != -EINVAL)
+		if (!quiet)
 			printf("%s\n", SANTACTL_NO_DAEMON_MSG);
 		return -1;
 	}

@@ -28,6 +28,7 @@ typedef struct santactl_ctx {
 	const char *config_file;   /* --config, or NULL for the default */
 	santa_config cfg;
 	bool cfg_loaded;
+	bool cfg_failed;           /* reported once, not again per call */
 	ipc_trust *trust;
 	ipc_client *daemon;
 	int daemon_err;            /* why the last connect failed, or 0 */
