@@ -680,7 +680,7 @@ static void conn_arm_timer(ipc_conn *c)
 
 /* --- Receiving: the handshake --- */
 
-static void conn_refuse(ipc_conn *c, int err, const char *why)
+void ipc_conn_refuse(ipc_conn *c, int err, const char *why)
 {
 	Santa__Ipc__Error e = SANTA__IPC__ERROR__INIT;
 
@@ -734,12 +734,12 @@ void ipc_conn_start_server(ipc_conn *c)
 		/* Its role comes with the hello; see ipc_peer_accept_uninspectable. */
 		c->uninspectable = true;
 	} else if (r < 0) {
-		conn_refuse(c, IPC_E_NOT_PERMITTED, why);
+		ipc_conn_refuse(c, IPC_E_NOT_PERMITTED, why);
 		return;
 	} else if (!ipc_role_allowed(c->peer.role, c->local->accept_roles)) {
 		snprintf(why, sizeof(why), "role %s may not connect to %s",
 			 ipc_role_name(c->peer.role), c->local->desc->name);
-		conn_refuse(c, IPC_E_NOT_PERMITTED, why);
+		ipc_conn_refuse(c, IPC_E_NOT_PERMITTED, why);
 		return;
 	}
 	r = ipc_sock_passcred(c->fd, true, NULL);
@@ -875,7 +875,7 @@ static int rx_hello(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, ch
 		e = hello_check(c, (Santa__Ipc__Hello *)msg, why);
 	protobuf_c_message_free_unpacked(msg, NULL);
 	if (e < 0) {
-		conn_refuse(c, e, why);
+		ipc_conn_refuse(c, e, why);
 		return 0;
 	}
 	e = ipc_sock_passcred(c->fd, false, NULL);

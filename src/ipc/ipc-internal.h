@@ -284,6 +284,8 @@ void ipc_conn_start_server(ipc_conn *c);
 int ipc_conn_start_endpoint(ipc_conn *c, const ipc_peer *expected);
 void ipc_conn_close_reason(ipc_conn *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Tell the peer the category of ERR in an ERROR frame, then close. */
+void ipc_conn_refuse(ipc_conn *c, int err, const char *why);
 
 /* ipc-server.c: the server forgets a closed connection (drops its ref). */
 void ipc_server_conn_gone(ipc_server *s, ipc_conn *c);

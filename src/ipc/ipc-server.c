@@ -5,6 +5,7 @@
  * handshake.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -122,8 +123,11 @@ static void server_admit(ipc_server *s, int fd)
 	c->peer.uid = cr.uid;
 	c->peer.gid = cr.gid;
 	if (!uid_admit(s, c, cr.uid)) {
-		ipc_conn_close_reason(c, IPC_E_LIMIT, "refused: more than %u connections from uid %u",
-				      s->opts.limits.max_conns_per_uid, (unsigned)cr.uid);
+		char why[128];
+
+		snprintf(why, sizeof(why), "more than %u connections from uid %u",
+			 s->opts.limits.max_conns_per_uid, (unsigned)cr.uid);
+		ipc_conn_refuse(c, IPC_E_LIMIT, why);
 		return;
 	}
 	ipc_conn_start_server(c);
