@@ -7,6 +7,7 @@
  * descriptors passed with calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -187,6 +188,7 @@ static void bad_child(const char *path, const char *name)
 
 	CHILD_CHECK(ipc_client_connect(path, t, echo_desc, 0, 0, &cl) == 0);
 	fd = ipc_client_fd(cl);
+	CHILD_CHECK(fcntl(fd, F_SETFL, 0) == 0);
 	bad_send(name, fd);
 	/* Whatever comes back, the end of the stream must follow. */
 	for (;;) {
