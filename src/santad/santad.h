@@ -108,6 +108,9 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 /* --- Decision cache --- */
 
 uint64_t santad_cache_count(const santad *d);
+/* The same split as the original reports it: files on the root
+ * filesystem, and files on every other filesystem. */
+void santad_cache_counts(const santad *d, uint64_t *ret_root, uint64_t *ret_non_root);
 /* Empty the cache and drop every allow the kernel holds (the fanotify
  * ignore marks), so that the next exec of anything is decided anew. WHY
  * names the cause for the log line. */

@@ -1,0 +1,1008 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "log.h"
+#include "sha256.h"
+
+#define AUTH_READ_BUF (64 * 1024)
+
+typedef struct job job;
+
+/* A permission event waiting for its file's hash. */
+typedef struct perm_req {
+	struct perm_req *prev, *next;   /* the deadline FIFO */
+	struct perm_req *next_waiter;   /* in job->waiters */
+	job *job;
+	int fd;
+	pid_t pid;
+	uint64_t start_usec;
+	uint64_t deadline_usec;
+} perm_req;
+
+/* A file being hashed, with everyone waiting for its decision. */
+struct job {
+	job *next_queued;
+	job *prev, *next;               /* the in-flight list */
+	file_key key;
+	int fd;                         /* our own dup of the first event's */
+	perm_req *waiters;
+	exec_record *notifs;            /* ALLOW lines waiting for the hash */
+};
+
+struct authorizer {
+	int fan_fd;
+	int stop_fd;
+	pid_t self;
+	santad_counters *counters;
+	recorder *rec;
+	unsigned n_workers;
+	pthread_t *workers;
+	unsigned n_started;
+	pthread_t reader;
+	bool reader_started;
+	auth_answer_hook answer_hook;
+
+	pthread_mutex_t lock;           /* guards everything below */
+	pthread_cond_t work_cond;
+	bool stopping;
+	policy *pol;
+	ruleset *rs;
+	cache *cache;
+	perm_req *fifo_head, *fifo_tail;
+	size_t n_pending;
+	job *queue_head, *queue_tail;
+	job *inflight;
+	size_t n_jobs;
+};
+
+/* Records made under the lock, pushed to the recorder after it. */
+typedef struct record_list {
+	exec_record *head;
+} record_list;
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void list_add(record_list *l, exec_record *rec)
+{
+	rec->next = l->head;
+	l->head = rec;
+}
+
+static void list_push_all(authorizer *a, record_list *l)
+{
+	while (l->head) {
+		exec_record *rec = l->head;
+
+		l->head = rec->next;
+		if (!recorder_push(a->rec, rec))
+			exec_record_free(rec);
+	}
+}
+
+static bool fail_allows(const policy *p)
+{
+	/* FailClosed only ever denies in LOCKDOWN: in MONITOR nothing santad
+	 * fails to do may block an exec. */
+	return !(p->fail_closed && p->mode == SANTA_MODE_LOCKDOWN);
+}
+
+/* --- answering (with the lock held) --- */
+
+static void respond(authorizer *a, int fd, bool allow, santad_reason reason, bool cached,
+		    uint64_t start_usec)
+{
+	struct fanotify_response resp = { .fd = fd, .response = allow ? FAN_ALLOW : FAN_DENY };
+	uint64_t took = mono_usec() - start_usec, max;
+
+	/* After auth_stop the group is closed and the kernel has allowed
+	 * everything itself; never write to a descriptor number reused since. */
+	if (a->fan_fd < 0)
+		return;
+	if (write(a->fan_fd, &resp, sizeof(resp)) != (ssize_t)sizeof(resp))
+		log_debug("Answering permission event fd %d failed: %m", fd);
+	atomic_fetch_add(allow ? &a->counters->exec_allowed : &a->counters->exec_denied, 1);
+	atomic_fetch_add(&a->counters->decision_usec_total, took);
+	max = atomic_load(&a->counters->decision_usec_max);
+	while (took > max &&
+	       !atomic_compare_exchange_weak(&a->counters->decision_usec_max, &max, took))
+		;
+	if (a->answer_hook)
+		a->answer_hook(allow ? SANTAD_DECISION_ALLOW : SANTAD_DECISION_DENY, reason, cached,
+			       took);
+}
+
+static void mark_allowed(authorizer *a, int fd)
+{
+	if (a->fan_fd < 0)
+		return;
+	/* Ignore further exec permission events for this inode until it is
+	 * written (the kernel clears an ignore mask on modification). */
+	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM,
+			  fd, NULL) < 0) {
+		log_debug("Adding an ignore mark on fd %d failed: %m", fd);
+		return;
+	}
+	/* A write through a shared mapping clears nothing: hear the close. */
+	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, fd, NULL) < 0)
+		log_debug("Watching fd %d for FAN_CLOSE_WRITE failed: %m", fd);
+}
+
+static void unmark(authorizer *a, int fd)
+{
+	if (a->fan_fd < 0)
+		return;
+	(void)fanotify_mark(a->fan_fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK,
+			    FAN_OPEN_EXEC_PERM, fd, NULL);
+	(void)fanotify_mark(a->fan_fd, FAN_MARK_REMOVE, FAN_CLOSE_WRITE, fd, NULL);
+}
+
+static void flush_kernel(authorizer *a)
+{
+	/* Without MOUNT or FILESYSTEM, FLUSH removes the inode marks only:
+	 * every ignore mark, never the mounts we watch. */
+	if (a->fan_fd >= 0 && fanotify_mark(a->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
+		log_debug("Flushing the inode marks failed: %m");
+}
+
+/* --- records --- */
+
+static exec_record *denied_record(pid_t pid, int fd, const policy *pol)
+{
+	exec_record *rec = exec_record_new(RECORD_EXEC_DENIED, pid);
+
+	if (!rec)
+		return NULL;
+	rec->fd = fd;
+	rec->decision = SANTAD_DECISION_DENY;
+	rec->pol = policy_ref((policy *)pol);
+	/* Before the answer: once denied, the process may exit at once. */
+	rec->has_proc = procinfo_read_ids(pid, &rec->proc) == 0;
+	return rec;
+}
+
+static void record_verdict(exec_record *rec, const verdict *v, const uint8_t *sha,
+			   const policy *pol)
+{
+	rec->reason = v->reason;
+	rec->silent = v->silent;
+	rec->explain = NULL;
+	if (sha) {
+		rec->has_sha256 = true;
+		memcpy(rec->sha256, sha, SANTA_SHA256_LEN);
+	}
+	if (v->custom_msg)
+		rec->custom_msg = strdup(v->custom_msg);
+	if (v->custom_url)
+		rec->custom_url = strdup(v->custom_url);
+	rec->store_event = policy_records_event(pol, v);
+}
+
+/* Deny FD and hand its record (made before the answer, see denied_record;
+ * NULL when out of memory) to the recorder. */
+static void deny(authorizer *a, int fd, exec_record *rec, santad_reason reason, bool cached,
+		 uint64_t start, record_list *l)
+{
+	respond(a, fd, false, reason, cached, start);
+	if (rec)
+		list_add(l, rec);
+	else
+		close(fd);
+}
+
+/* A denial answered without a decision (deadline, unreadable file). */
+static void deny_by_failure(authorizer *a, int fd, pid_t pid, uint64_t start, const char *why,
+			    record_list *l)
+{
+	exec_record *rec = denied_record(pid, fd, a->pol);
+
+	if (rec) {
+		rec->reason = SANTAD_REASON_UNKNOWN;
+		rec->explain = why;
+	}
+	deny(a, fd, rec, SANTAD_REASON_UNKNOWN, false, start, l);
+}
+
+/* --- the FIFO of pending events, and jobs (with the lock held) --- */
+
+static void fifo_append(authorizer *a, perm_req *r)
+{
+	r->prev = a->fifo_tail;
+	r->next = NULL;
+	if (a->fifo_tail)
+		a->fifo_tail->next = r;
+	else
+		a->fifo_head = r;
+	a->fifo_tail = r;
+	a->n_pending++;
+}
+
+static void fifo_remove(authorizer *a, perm_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		a->fifo_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		a->fifo_tail = r->prev;
+	a->n_pending--;
+}
+
+static void job_remove_waiter(job *j, perm_req *r)
+{
+	for (perm_req **p = &j->waiters; *p; p = &(*p)->next_waiter) {
+		if (*p == r) {
+			*p = r->next_waiter;
+			return;
+		}
+	}
+}
+
+static job *job_find(authorizer *a, const file_key *k)
+{
+	for (job *j = a->inflight; j; j = j->next)
+		if (file_key_equal(&j->key, k))
+			return j;
+	return NULL;
+}
+
+static job *job_start(authorizer *a, const file_key *k, int fd)
+{
+	job *j;
+
+	if (a->n_jobs >= AUTH_MAX_JOBS)
+		return NULL;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (j->fd < 0) {
+		free(j);
+		return NULL;
+	}
+	j->key = *k;
+	j->next = a->inflight;
+	if (a->inflight)
+		a->inflight->prev = j;
+	a->inflight = j;
+	a->n_jobs++;
+	if (a->queue_tail)
+		a->queue_tail->next_queued = j;
+	else
+		a->queue_head = j;
+	a->queue_tail = j;
+	pthread_cond_signal(&a->work_cond);
+	return j;
+}
+
+static void job_detach(authorizer *a, job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		a->inflight = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	a->n_jobs--;
+}
+
+static void job_free(job *j)
+{
+	while (j->notifs) {
+		exec_record *rec = j->notifs;
+
+		j->notifs = rec->next;
+		exec_record_free(rec);
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+}
+
+/* --- events from the reader --- */
+
+static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const cache_entry *ce,
+			     uint64_t start, record_list *l)
+{
+	exec_record *rec;
+	verdict v;
+
+	atomic_fetch_add(&a->counters->exec_cache_hits, 1);
+	if (ce->decision == SANTAD_DECISION_ALLOW) {
+		respond(a, fd, true, ce->reason, true, start);
+		/* The kernel lost its mark (an earlier failure to add it): again. */
+		mark_allowed(a, fd);
+		close(fd);
+		return;
+	}
+	rec = denied_record(pid, fd, a->pol);
+	if (rec) {
+		/* The cache keeps no messages: the snapshots that decided have
+		 * them (a change that could differ would have flushed it). */
+		policy_decide(a->pol, a->rs, ce->sha256, NULL, &v);
+		record_verdict(rec, &v, ce->sha256, a->pol);
+		rec->reason = ce->reason;
+		rec->silent = ce->silent;
+	}
+	deny(a, fd, rec, ce->reason, true, start, l);
+}
+
+static void answer_now_by_failure(authorizer *a, int fd, pid_t pid, uint64_t start,
+				  const char *why, record_list *l)
+{
+	if (!fail_allows(a->pol)) {
+		deny_by_failure(a, fd, pid, start, why, l);
+		return;
+	}
+	respond(a, fd, true, SANTAD_REASON_UNKNOWN, false, start);
+	close(fd);
+}
+
+static void enqueue_perm(authorizer *a, int fd, pid_t pid, const file_key *k, uint64_t start,
+			 record_list *l)
+{
+	perm_req *r = NULL;
+	job *j = NULL;
+
+	if (a->n_pending < AUTH_MAX_PENDING && (r = calloc(1, sizeof(*r))))
+		j = job_find(a, k);
+	if (r && !j)
+		j = job_start(a, k, fd);
+	if (!j) {
+		free(r);
+		answer_now_by_failure(a, fd, pid, start, "too many pending decisions", l);
+		return;
+	}
+	r->fd = fd;
+	r->pid = pid;
+	r->job = j;
+	r->start_usec = start;
+	r->deadline_usec = start + (uint64_t)a->pol->timeout_ms * 1000;
+	r->next_waiter = j->waiters;
+	j->waiters = r;
+	fifo_append(a, r);
+}
+
+static void handle_perm(authorizer *a, int fd, pid_t pid)
+{
+	uint64_t start = mono_usec();
+	record_list l = { 0 };
+	cache_entry ce;
+	struct stat st;
+	bool stat_ok;
+	file_key k;
+
+	atomic_fetch_add(&a->counters->exec_events, 1);
+	stat_ok = pid != a->self && fstat(fd, &st) == 0;
+	pthread_mutex_lock(&a->lock);
+	if (pid == a->self) {
+		/* Our own execs: deciding them could wait on ourselves. */
+		respond(a, fd, true, SANTAD_REASON_UNKNOWN, false, start);
+		close(fd);
+	} else if (!stat_ok) {
+		atomic_fetch_add(&a->counters->exec_unreadable, 1);
+		answer_now_by_failure(a, fd, pid, start, "file could not be read", &l);
+	} else {
+		file_key_from_stat(&k, &st);
+		if (cache_lookup(a->cache, &k, start, &ce))
+			handle_cache_hit(a, fd, pid, &ce, start, &l);
+		else
+			enqueue_perm(a, fd, pid, &k, start, &l);
+	}
+	pthread_mutex_unlock(&a->lock);
+	list_push_all(a, &l);
+}
+
+static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
+{
+	exec_record *rec;
+	bool cached;
+	cache_entry ce;
+	struct stat st;
+	file_key k;
+	job *j;
+
+	atomic_fetch_add(&a->counters->exec_notifications, 1);
+	if (pid == a->self || fstat(fd, &st) < 0 || !(rec = exec_record_new(RECORD_EXEC_ALLOWED, pid))) {
+		close(fd);
+		return;
+	}
+	file_key_from_stat(&k, &st);
+	rec->fd = fd;
+	rec->dev = k.dev;
+	rec->ino = k.ino;
+	rec->decision = SANTAD_DECISION_ALLOW;
+	pthread_mutex_lock(&a->lock);
+	rec->pol = policy_ref(a->pol);
+	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
+		 ce.decision == SANTAD_DECISION_ALLOW;
+	pthread_mutex_unlock(&a->lock);
+	/* First sight: the line waits for the hash, and a short-lived
+	 * process is gone by then; read its ids now (rare: once per file). */
+	if (!cached)
+		rec->has_proc = procinfo_read_ids(pid, &rec->proc) == 0;
+	pthread_mutex_lock(&a->lock);
+	if (cached) {
+		rec->reason = ce.reason;
+		rec->has_sha256 = true;
+		memcpy(rec->sha256, ce.sha256, SANTA_SHA256_LEN);
+	} else if ((j = job_find(a, &k)) || (j = job_start(a, &k, fd))) {
+		/* Hashing (or evicted from the cache): log once it is known. */
+		rec->next = j->notifs;
+		j->notifs = rec;
+		rec = NULL;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (rec && !recorder_push(a->rec, rec))
+		exec_record_free(rec);
+}
+
+static void handle_close_write(authorizer *a, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0) {
+		pthread_mutex_lock(&a->lock);
+		cache_remove_inode(a->cache, st.st_dev, st.st_ino);
+		unmark(a, fd);
+		pthread_mutex_unlock(&a->lock);
+	}
+	close(fd);
+}
+
+static void handle_event(authorizer *a, const struct fanotify_event_metadata *m)
+{
+	if (m->mask & FAN_Q_OVERFLOW)
+		atomic_fetch_add(&a->counters->queue_overflows, 1);
+	if (m->fd < 0)
+		return;
+	if (m->mask & FAN_OPEN_EXEC_PERM) {
+		handle_perm(a, m->fd, m->pid);
+		return;
+	}
+	/* Notifications of one file may be merged into one event. */
+	if (m->mask & FAN_CLOSE_WRITE) {
+		int dup_fd = (m->mask & FAN_OPEN_EXEC) ? fcntl(m->fd, F_DUPFD_CLOEXEC, 3) : -1;
+
+		handle_close_write(a, m->fd);
+		if (dup_fd >= 0)
+			handle_exec_notification(a, dup_fd, m->pid);
+		return;
+	}
+	if (m->mask & FAN_OPEN_EXEC) {
+		handle_exec_notification(a, m->fd, m->pid);
+		return;
+	}
+	close(m->fd);
+}
+
+/* Answer the events whose deadline passed; returns the poll timeout (ms)
+ * until the next one, or -1. */
+static int expire_deadlines(authorizer *a)
+{
+	uint64_t now = mono_usec();
+	record_list l = { 0 };
+	int timeout = -1;
+
+	pthread_mutex_lock(&a->lock);
+	while (a->fifo_head && a->fifo_head->deadline_usec <= now) {
+		perm_req *r = a->fifo_head;
+
+		fifo_remove(a, r);
+		job_remove_waiter(r->job, r);
+		atomic_fetch_add(&a->counters->exec_timeouts, 1);
+		answer_now_by_failure(a, r->fd, r->pid, r->start_usec, "decision timed out", &l);
+		free(r);
+	}
+	if (a->fifo_head)
+		timeout = (int)((a->fifo_head->deadline_usec - now + 999) / 1000);
+	pthread_mutex_unlock(&a->lock);
+	list_push_all(a, &l);
+	return timeout;
+}
+
+static void answer_all_pending(authorizer *a)
+{
+	record_list l = { 0 };
+
+	pthread_mutex_lock(&a->lock);
+	while (a->fifo_head) {
+		perm_req *r = a->fifo_head;
+
+		fifo_remove(a, r);
+		job_remove_waiter(r->job, r);
+		answer_now_by_failure(a, r->fd, r->pid, r->start_usec, "santad stopping", &l);
+		free(r);
+	}
+	pthread_mutex_unlock(&a->lock);
+	list_push_all(a, &l);
+}
+
+static void read_events(authorizer *a, char *buf)
+{
+	const struct fanotify_event_metadata *m;
+	ssize_t len = read(a->fan_fd, buf, AUTH_READ_BUF);
+
+	if (len <= 0)
+		return;
+	for (m = (const void *)buf; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+		if (m->vers != FANOTIFY_METADATA_VERSION) {
+			/* A kernel speaking another layout: nothing in this
+			 * buffer can be trusted, not even the fd to answer. */
+			log_error("fanotify metadata version %u, expected %u: ignoring events",
+				  m->vers, FANOTIFY_METADATA_VERSION);
+			return;
+		}
+		handle_event(a, m);
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	authorizer *a = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = a->fan_fd, .events = POLLIN },
+		{ .fd = a->stop_fd, .events = POLLIN },
+	};
+	char *buf = aligned_alloc(8, AUTH_READ_BUF);
+	int timeout = -1;
+
+	while (buf) {
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & POLLIN)
+			read_events(a, buf);
+		timeout = expire_deadlines(a);
+	}
+	if (!buf)
+		log_error("Allocating the fanotify read buffer failed");
+	answer_all_pending(a);
+	free(buf);
+	return NULL;
+}
+
+/* --- hash workers --- */
+
+static char *fd_path(int fd)
+{
+	char link[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* Hash J's file; 0, or -ESTALE when it changed while being read. */
+static int hash_job(authorizer *a, job *j, uint8_t *sha)
+{
+	struct stat st;
+	file_key after;
+	int r = santa_hash_fd(j->fd, sha, NULL);
+
+	atomic_fetch_add(&a->counters->exec_hashed, 1);
+	if (r < 0)
+		return r;
+	if (fstat(j->fd, &st) < 0)
+		return -errno;
+	file_key_from_stat(&after, &st);
+	return file_key_equal(&after, &j->key) ? 0 : -ESTALE;
+}
+
+static void answer_waiters(authorizer *a, job *j, int hash_err, const verdict *v,
+			   const uint8_t *sha, record_list *l)
+{
+	bool allow = hash_err == 0 ? v->decision == SANTAD_DECISION_ALLOW : fail_allows(a->pol);
+
+	while (j->waiters) {
+		perm_req *r = j->waiters;
+		exec_record *rec;
+
+		j->waiters = r->next_waiter;
+		fifo_remove(a, r);
+		if (allow) {
+			respond(a, r->fd, true, hash_err ? SANTAD_REASON_UNKNOWN : v->reason, false,
+				r->start_usec);
+			close(r->fd);
+		} else if (hash_err) {
+			deny_by_failure(a, r->fd, r->pid, r->start_usec, "file could not be read", l);
+		} else {
+			rec = denied_record(r->pid, r->fd, a->pol);
+			if (rec)
+				record_verdict(rec, v, sha, a->pol);
+			deny(a, r->fd, rec, v->reason, false, r->start_usec, l);
+		}
+		free(r);
+	}
+}
+
+static void release_notifs(authorizer *a, job *j, int hash_err, const verdict *v,
+			   const uint8_t *sha, record_list *l)
+{
+	while (j->notifs) {
+		exec_record *rec = j->notifs;
+
+		j->notifs = rec->next;
+		/* The exec happened, so it was allowed, whatever a decision
+		 * made since would say. */
+		if (hash_err == 0 && v->decision == SANTAD_DECISION_ALLOW) {
+			rec->reason = v->reason;
+		} else {
+			rec->reason = SANTAD_REASON_UNKNOWN;
+			rec->explain = hash_err ? "file could not be read" : NULL;
+		}
+		if (hash_err == 0) {
+			rec->has_sha256 = true;
+			memcpy(rec->sha256, sha, SANTA_SHA256_LEN);
+		}
+		list_add(l, rec);
+	}
+}
+
+static void add_event_record(authorizer *a, job *j, const verdict *v, const uint8_t *sha,
+			     record_list *l)
+{
+	exec_record *rec;
+	pid_t pid = j->waiters ? j->waiters->pid : j->notifs ? j->notifs->pid : 0;
+
+	/* Denials become events through their DENY records; a first-sight
+	 * allow (an unknown program in MONITOR) becomes one here. */
+	if (v->decision != SANTAD_DECISION_ALLOW || !pid || !policy_records_event(a->pol, v))
+		return;
+	rec = exec_record_new(RECORD_EVENT, pid);
+	if (!rec)
+		return;
+	rec->decision = v->decision;
+	rec->fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 3);
+	rec->pol = policy_ref(a->pol);
+	record_verdict(rec, v, sha, a->pol);
+	list_add(l, rec);
+}
+
+/* Publish J's result (the lock held, snapshots current). */
+static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
+			const uint8_t *sha, record_list *l)
+{
+	if (hash_err == 0) {
+		cache_entry ce = {
+			.key = j->key,
+			.decision = v->decision,
+			.reason = v->reason,
+			.silent = v->silent,
+			.stamp_usec = mono_usec(),
+		};
+
+		memcpy(ce.sha256, sha, SANTA_SHA256_LEN);
+		(void)cache_insert(a->cache, &ce);
+		if (v->decision == SANTAD_DECISION_ALLOW)
+			mark_allowed(a, j->fd);
+		add_event_record(a, j, v, sha, l);
+	}
+	answer_waiters(a, j, hash_err, v, sha, l);
+	release_notifs(a, j, hash_err, v, sha, l);
+	job_detach(a, j);
+}
+
+/* The file may have been written between the hash and the ignore mark
+ * (after the mark, the kernel itself drops the mark on a write). */
+static void recheck_after_mark(authorizer *a, job *j)
+{
+	struct stat st;
+	file_key now;
+
+	if (fstat(j->fd, &st) == 0) {
+		file_key_from_stat(&now, &st);
+		if (file_key_equal(&now, &j->key))
+			return;
+	}
+	pthread_mutex_lock(&a->lock);
+	cache_remove_inode(a->cache, j->key.dev, j->key.ino);
+	unmark(a, j->fd);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void run_job(authorizer *a, job *j)
+{
+	uint8_t sha[SANTA_SHA256_LEN];
+	int err = hash_job(a, j, sha);
+	char *path = err ? NULL : fd_path(j->fd);
+	record_list l = { 0 };
+	policy *pol;
+	ruleset *rs;
+	verdict v = { 0 };
+
+	if (err)
+		atomic_fetch_add(&a->counters->exec_unreadable, 1);
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		pol = policy_ref(a->pol);
+		rs = ruleset_ref(a->rs);
+		pthread_mutex_unlock(&a->lock);
+		if (!err)
+			policy_decide(pol, rs, sha, path, &v);
+		pthread_mutex_lock(&a->lock);
+		/* Publish only what the snapshots in force decide. */
+		if (pol == a->pol && rs == a->rs)
+			break;
+		policy_unref(pol);
+		ruleset_unref(rs);
+	}
+	publish_job(a, j, err, &v, sha, &l);
+	pthread_mutex_unlock(&a->lock);
+
+	if (!err && v.decision == SANTAD_DECISION_ALLOW)
+		recheck_after_mark(a, j);
+	list_push_all(a, &l);
+	/* Snapshot references and the strings the verdict borrowed from
+	 * them are released only after the records copied what they need. */
+	policy_unref(pol);
+	ruleset_unref(rs);
+	free(path);
+	job_free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	authorizer *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	while (!a->stopping) {
+		job *j = a->queue_head;
+
+		if (!j) {
+			pthread_cond_wait(&a->work_cond, &a->lock);
+			continue;
+		}
+		a->queue_head = j->next_queued;
+		if (!a->queue_head)
+			a->queue_tail = NULL;
+		pthread_mutex_unlock(&a->lock);
+		run_job(a, j);
+		pthread_mutex_lock(&a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/* --- life cycle --- */
+
+int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, policy *pol,
+	     ruleset *rs, authorizer **ret)
+{
+	authorizer *a = calloc(1, sizeof(*a));
+	int r;
+
+	*ret = NULL;
+	if (!a)
+		return -ENOMEM;
+	a->fan_fd = a->stop_fd = -1;
+	a->counters = counters;
+	a->rec = rec;
+	a->self = getpid();
+	a->n_workers = hash_threads ? hash_threads : 1;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->work_cond, NULL);
+	a->pol = policy_ref(pol);
+	a->rs = ruleset_ref(rs);
+	r = cache_new(&a->cache);
+	if (r < 0)
+		goto fail;
+	a->workers = calloc(a->n_workers, sizeof(*a->workers));
+	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!a->workers || a->stop_fd < 0) {
+		r = a->workers ? -errno : -ENOMEM;
+		goto fail;
+	}
+	/* Content class: permission events. Unlimited marks: one ignore mark
+	 * per allowed executable on a whole machine exceeds the default. */
+	a->fan_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK |
+				  FAN_UNLIMITED_MARKS,
+				  O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME);
+	if (a->fan_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret = a;
+	return 0;
+fail:
+	auth_free(a);
+	return r;
+}
+
+void auth_set_answer_hook(authorizer *a, auth_answer_hook hook)
+{
+	a->answer_hook = hook;
+}
+
+int auth_start(authorizer *a)
+{
+	int err = pthread_create(&a->reader, NULL, reader_main, a);
+
+	if (err)
+		return -err;
+	a->reader_started = true;
+	for (; a->n_started < a->n_workers; a->n_started++) {
+		err = pthread_create(&a->workers[a->n_started], NULL, worker_main, a);
+		if (err)
+			return -err;
+	}
+	return 0;
+}
+
+void auth_stop(authorizer *a)
+{
+	if (!a)
+		return;
+	if (a->reader_started) {
+		(void)!eventfd_write(a->stop_fd, 1);
+		pthread_join(a->reader, NULL);
+		a->reader_started = false;
+	}
+	pthread_mutex_lock(&a->lock);
+	a->stopping = true;
+	/* Closing the group lets the kernel allow whatever it still holds;
+	 * from here on respond() writes nothing. */
+	if (a->fan_fd >= 0)
+		close(a->fan_fd);
+	a->fan_fd = -1;
+	pthread_cond_broadcast(&a->work_cond);
+	pthread_mutex_unlock(&a->lock);
+	for (unsigned i = 0; i < a->n_started; i++)
+		pthread_join(a->workers[i], NULL);
+	a->n_started = 0;
+}
+
+authorizer *auth_free(authorizer *a)
+{
+	if (!a)
+		return NULL;
+	auth_stop(a);
+	while (a->queue_head) {
+		job *j = a->queue_head;
+
+		a->queue_head = j->next_queued;
+		job_detach(a, j);
+		job_free(j);
+	}
+	if (a->stop_fd >= 0)
+		close(a->stop_fd);
+	cache_free(a->cache);
+	policy_unref(a->pol);
+	ruleset_unref(a->rs);
+	free(a->workers);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->work_cond);
+	free(a);
+	return NULL;
+}
+
+static int mark_op(authorizer *a, unsigned op, const char *path, bool filesystem)
+{
+	unsigned flags = op | (filesystem ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT);
+
+	if (fanotify_mark(a->fan_fd, flags, FAN_OPEN_EXEC_PERM | FAN_OPEN_EXEC, AT_FDCWD,
+			  path) < 0)
+		return -errno;
+	return 0;
+}
+
+int auth_mark(authorizer *a, const char *path, bool filesystem)
+{
+	return mark_op(a, FAN_MARK_ADD, path, filesystem);
+}
+
+int auth_unmark(authorizer *a, const char *path, bool filesystem)
+{
+	return mark_op(a, FAN_MARK_REMOVE, path, filesystem);
+}
+
+void auth_publish(authorizer *a, policy *pol, ruleset *rs, auth_flush flush)
+{
+	policy *old_pol = NULL;
+	ruleset *old_rs = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	if (pol) {
+		old_pol = a->pol;
+		a->pol = policy_ref(pol);
+	}
+	if (rs) {
+		old_rs = a->rs;
+		a->rs = ruleset_ref(rs);
+	}
+	if (flush == AUTH_FLUSH_ALL) {
+		cache_clear(a->cache);
+		flush_kernel(a);
+		atomic_fetch_add(&a->counters->cache_flushes, 1);
+	} else if (flush == AUTH_FLUSH_DENIES) {
+		cache_clear_denies(a->cache);
+	}
+	pthread_mutex_unlock(&a->lock);
+	policy_unref(old_pol);
+	ruleset_unref(old_rs);
+}
+
+policy *auth_policy(authorizer *a)
+{
+	policy *p;
+
+	pthread_mutex_lock(&a->lock);
+	p = policy_ref(a->pol);
+	pthread_mutex_unlock(&a->lock);
+	return p;
+}
+
+ruleset *auth_rules(authorizer *a)
+{
+	ruleset *rs;
+
+	pthread_mutex_lock(&a->lock);
+	rs = ruleset_ref(a->rs);
+	pthread_mutex_unlock(&a->lock);
+	return rs;
+}
+
+size_t auth_cache_count(authorizer *a)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = cache_count(a->cache);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+size_t auth_cache_count_dev(authorizer *a, uint64_t dev)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = cache_count_dev(a->cache, dev);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+int auth_cache_check_fd(authorizer *a, int fd, santad_decision *ret)
+{
+	cache_entry ce;
+	struct stat st;
+	file_key k;
+
+	*ret = SANTAD_DECISION_NONE;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	file_key_from_stat(&k, &st);
+	pthread_mutex_lock(&a->lock);
+	if (cache_lookup(a->cache, &k, mono_usec(), &ce))
+		*ret = ce.decision;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}

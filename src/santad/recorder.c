@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "recorder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "eventlog.h"
+#include "log.h"
+#include "procinfo.h"
+#include "tty.h"
+
+#define RECENT_SLOTS 256u
+#define WAITING_MAX 1024u
+#define RECENT_WINDOW_USEC (200 * 1000u)
+
+/* The image a pid was last seen executing after one of its exec records
+ * resolved: later records of the same exec are its interpreters. */
+typedef struct recent_image {
+	pid_t pid;
+	uint64_t dev, ino;
+	uint64_t mono_usec;
+} recent_image;
+
+struct recorder {
+	santad_counters *counters;
+	pthread_t thread;
+	bool started;
+
+	pthread_mutex_t lock;           /* guards everything below */
+	pthread_cond_t cond;
+	exec_record *head, *tail;
+	size_t queued;
+	bool stopping;
+	bool reopen;
+	bool reconfigure;
+	santa_log_type new_type;
+	char *new_path;
+	Santa__Event *events[RECORDER_EVENT_LIMIT];
+	size_t n_events;
+	int event_fd;
+
+	/* The recorder thread's own state. */
+	santa_log_type type;
+	char *path;
+	int log_fd;
+	bool syslog_open;
+	exec_record *waiting[WAITING_MAX];
+	size_t n_waiting;
+	recent_image recent[RECENT_SLOTS];
+	char *out;                      /* lines of the current batch */
+	size_t out_len, out_cap;
+	uint64_t write_errors;
+};
+
+static uint64_t now_usec(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+exec_record *exec_record_new(record_kind kind, pid_t pid)
+{
+	exec_record *rec = calloc(1, sizeof(*rec));
+
+	if (!rec)
+		return NULL;
+	rec->kind = kind;
+	rec->pid = pid;
+	rec->fd = -1;
+	clock_gettime(CLOCK_REALTIME, &rec->when);
+	rec->mono_usec = now_usec(CLOCK_MONOTONIC);
+	return rec;
+}
+
+void exec_record_free(exec_record *rec)
+{
+	if (!rec)
+		return;
+	if (rec->fd >= 0)
+		close(rec->fd);
+	free(rec->path);
+	free(rec->custom_msg);
+	free(rec->custom_url);
+	policy_unref(rec->pol);
+	free(rec);
+}
+
+int recorder_new(santad_counters *counters, recorder **ret)
+{
+	recorder *r = calloc(1, sizeof(*r));
+
+	*ret = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->counters = counters;
+	r->log_fd = -1;
+	r->type = SANTA_LOG_NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->event_fd < 0) {
+		int err = -errno;
+
+		recorder_free(r);
+		return err;
+	}
+	*ret = r;
+	return 0;
+}
+
+recorder *recorder_free(recorder *r)
+{
+	if (!r)
+		return NULL;
+	recorder_stop(r);
+	while (r->head) {
+		exec_record *rec = r->head;
+
+		r->head = rec->next;
+		exec_record_free(rec);
+	}
+	for (size_t i = 0; i < r->n_waiting; i++)
+		exec_record_free(r->waiting[i]);
+	for (size_t i = 0; i < r->n_events; i++)
+		recorder_event_free(r->events[i]);
+	if (r->log_fd >= 0)
+		close(r->log_fd);
+	if (r->event_fd >= 0)
+		close(r->event_fd);
+	if (r->syslog_open)
+		closelog();
+	free(r->path);
+	free(r->new_path);
+	free(r->out);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
+	return NULL;
+}
+
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int recorder_configure(recorder *r, santa_log_type type, const char *path)
+{
+	char *copy = NULL;
+
+	/* Try the file here, so that a bad path is reported to whoever
+	 * configured it rather than only logged later. */
+	if (type == SANTA_LOG_FILE || type == SANTA_LOG_JSON) {
+		int fd = open_log(path);
+
+		if (fd < 0)
+			return fd;
+		close(fd);
+	}
+	if (path && !(copy = strdup(path)))
+		return -ENOMEM;
+	pthread_mutex_lock(&r->lock);
+	free(r->new_path);
+	r->new_path = copy;
+	r->new_type = type;
+	r->reconfigure = true;
+	if (!r->started) {
+		/* Not running yet: apply now, so the first line goes there. */
+		r->reconfigure = false;
+		free(r->path);
+		r->path = r->new_path;
+		r->new_path = NULL;
+		r->type = type;
+	}
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void recorder_reopen(recorder *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->reopen = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool recorder_push(recorder *r, exec_record *rec)
+{
+	size_t limit = rec->kind == RECORD_EXEC_DENIED ? RECORDER_QUEUE_LIMIT :
+		       RECORDER_ALLOW_LIMIT;
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	ok = r->queued < limit && !r->stopping;
+	if (ok) {
+		rec->next = NULL;
+		if (r->tail)
+			r->tail->next = rec;
+		else
+			r->head = rec;
+		r->tail = rec;
+		r->queued++;
+		pthread_cond_signal(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!ok)
+		atomic_fetch_add(&r->counters->log_dropped, 1);
+	return ok;
+}
+
+/* --- output --- */
+
+static void out_append(recorder *r, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (r->out_len + n > r->out_cap) {
+		size_t cap = r->out_cap ? r->out_cap : 65536;
+		char *p;
+
+		while (cap < r->out_len + n)
+			cap *= 2;
+		p = realloc(r->out, cap);
+		if (!p) {
+			atomic_fetch_add(&r->counters->log_dropped, 1);
+			return;
+		}
+		r->out = p;
+		r->out_cap = cap;
+	}
+	memcpy(r->out + r->out_len, line, n);
+	r->out_len += n;
+}
+
+static void out_flush(recorder *r)
+{
+	size_t off = 0;
+
+	while (off < r->out_len && r->log_fd >= 0) {
+		ssize_t n = write(r->log_fd, r->out + off, r->out_len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* A full disk must not stop the daemon; say so once in a
+			 * while and go on without these lines. */
+			if (r->write_errors++ % 1000 == 0)
+				log_warning_errno(n < 0 ? -errno : -EIO,
+						  "Writing the event log \"%s\" failed, "
+						  "dropping lines", r->path);
+			atomic_fetch_add(&r->counters->log_dropped, 1);
+			break;
+		}
+		off += (size_t)n;
+	}
+	r->out_len = 0;
+}
+
+static void emit_line(recorder *r, const eventlog_exec *e)
+{
+	char *line = NULL;
+
+	switch (r->type) {
+	case SANTA_LOG_FILE:
+		line = eventlog_format_file_line(e);
+		break;
+	case SANTA_LOG_JSON:
+		line = eventlog_format_json_line(e);
+		break;
+	case SANTA_LOG_SYSLOG:
+		line = eventlog_format_kv(e);
+		if (line)
+			syslog(LOG_INFO, "%s", line);
+		free(line);
+		atomic_fetch_add(&r->counters->log_lines, 1);
+		return;
+	default:
+		return;
+	}
+	if (!line) {
+		atomic_fetch_add(&r->counters->log_dropped, 1);
+		return;
+	}
+	out_append(r, line);
+	free(line);
+	atomic_fetch_add(&r->counters->log_lines, 1);
+}
+
+static void apply_config(recorder *r)
+{
+	int fd;
+
+	if (r->reconfigure) {
+		free(r->path);
+		r->path = r->new_path;
+		r->new_path = NULL;
+		r->type = r->new_type;
+		r->reconfigure = false;
+		r->reopen = true;
+	}
+	if (!r->reopen)
+		return;
+	r->reopen = false;
+	if (r->log_fd >= 0)
+		close(r->log_fd);
+	r->log_fd = -1;
+	if (r->type == SANTA_LOG_SYSLOG && !r->syslog_open) {
+		openlog("santad", LOG_NDELAY, LOG_DAEMON);
+		r->syslog_open = true;
+	}
+	if (r->type != SANTA_LOG_FILE && r->type != SANTA_LOG_JSON)
+		return;
+	fd = open_log(r->path);
+	if (fd < 0)
+		log_error_errno(fd, "Opening the event log \"%s\" failed, lines are dropped "
+				"until the next reload", r->path);
+	r->log_fd = fd;
+}
+
+/* --- building lines --- */
+
+static char *record_path(exec_record *rec)
+{
+	char link[64], buf[PATH_MAX];
+	ssize_t n;
+
+	if (rec->path || rec->fd < 0)
+		return rec->path;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", rec->fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		rec->path = strdup(buf);
+	}
+	return rec->path;
+}
+
+static void fill_line(exec_record *rec, const proc_info *pi, char *sha_hex,
+		      const char *args, eventlog_exec *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->when = rec->when;
+	e->decision = rec->decision;
+	e->reason = rec->reason;
+	e->explain = rec->explain;
+	if (rec->has_sha256) {
+		santa_hex(rec->sha256, SANTA_SHA256_LEN, sha_hex);
+		e->sha256 = sha_hex;
+	}
+	e->pid = rec->pid;
+	e->ppid = pi->ppid;
+	e->uid = pi->uid;
+	e->user = pi->user;
+	e->gid = pi->gid;
+	e->group = pi->group;
+	e->mode = rec->pol && rec->pol->mode == SANTA_MODE_LOCKDOWN ? 'L' : 'M';
+	e->path = record_path(rec);
+	e->args = args;
+}
+
+static void log_exec(recorder *r, exec_record *rec, const proc_info *pi, const char *args)
+{
+	char sha_hex[SANTA_SHA256_HEX_LEN + 1];
+	eventlog_exec e;
+
+	fill_line(rec, pi, sha_hex, args, &e);
+	emit_line(r, &e);
+}
+
+/* --- sync events --- */
+
+void recorder_event_free(Santa__Event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->file_sha256);
+	free(ev->file_path);
+	free(ev->file_name);
+	free(ev->executing_user);
+	free(ev->decision);
+	free(ev->parent_name);
+	free(ev->custom_msg);
+	free(ev->custom_url);
+	procinfo_strv_free(ev->logged_in_users);
+	procinfo_strv_free(ev->current_sessions);
+	free(ev);
+}
+
+static char *xstrdup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static int event_fill_file(Santa__Event *ev, exec_record *rec)
+{
+	const char *path = record_path(rec);
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	char hex[SANTA_SHA256_HEX_LEN + 1] = "";
+
+	if (rec->has_sha256)
+		santa_hex(rec->sha256, SANTA_SHA256_LEN, hex);
+	ev->file_sha256 = strdup(hex);
+	/* The sync protocol's file_path is the directory, file_name the rest. */
+	ev->file_path = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+		       strdup("");
+	ev->file_name = strdup(slash ? slash + 1 : path ? path : "");
+	if (!ev->file_sha256 || !ev->file_path || !ev->file_name)
+		return -ENOMEM;
+	return 0;
+}
+
+static Santa__Event *build_event(exec_record *rec, const proc_info *pi)
+{
+	Santa__Event *ev = calloc(1, sizeof(*ev));
+	verdict v = { .decision = rec->decision, .reason = rec->reason };
+	char **users = NULL, **sessions = NULL;
+
+	if (!ev)
+		return NULL;
+	santa__event__init(ev);
+	ev->execution_time = (double)rec->when.tv_sec + (double)rec->when.tv_nsec / 1e9;
+	ev->pid = rec->pid;
+	ev->ppid = pi->ppid;
+	if (event_fill_file(ev, rec) < 0 ||
+	    !(ev->executing_user = xstrdup_or_empty(pi->user)) ||
+	    !(ev->decision = strdup(policy_event_decision(&v))) ||
+	    !(ev->parent_name = xstrdup_or_empty(pi->parent_comm)) ||
+	    (rec->custom_msg && !(ev->custom_msg = strdup(rec->custom_msg))) ||
+	    (rec->custom_url && !(ev->custom_url = strdup(rec->custom_url))))
+		goto fail;
+	if (procinfo_sessions(&users, &sessions) == 0) {
+		ev->logged_in_users = users;
+		ev->current_sessions = sessions;
+		for (; users[ev->n_logged_in_users]; ev->n_logged_in_users++)
+			;
+		for (; sessions[ev->n_current_sessions]; ev->n_current_sessions++)
+			;
+	}
+	return ev;
+fail:
+	recorder_event_free(ev);
+	return NULL;
+}
+
+static void queue_event(recorder *r, exec_record *rec, const proc_info *pi)
+{
+	Santa__Event *ev = build_event(rec, pi);
+	bool ok;
+
+	if (!ev) {
+		atomic_fetch_add(&r->counters->events_dropped, 1);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	ok = r->n_events < RECORDER_EVENT_LIMIT;
+	if (ok)
+		r->events[r->n_events++] = ev;
+	pthread_mutex_unlock(&r->lock);
+	if (!ok) {
+		atomic_fetch_add(&r->counters->events_dropped, 1);
+		recorder_event_free(ev);
+		return;
+	}
+	(void)!eventfd_write(r->event_fd, 1);
+}
+
+int recorder_event_fd(const recorder *r)
+{
+	return r->event_fd;
+}
+
+size_t recorder_take_events(recorder *r, Santa__Event **out, size_t max)
+{
+	eventfd_t v;
+	size_t n;
+
+	(void)eventfd_read(r->event_fd, &v);
+	pthread_mutex_lock(&r->lock);
+	n = r->n_events < max ? r->n_events : max;
+	memcpy(out, r->events, n * sizeof(*out));
+	memmove(r->events, r->events + n, (r->n_events - n) * sizeof(*out));
+	r->n_events -= n;
+	if (r->n_events)
+		(void)!eventfd_write(r->event_fd, 1);
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* --- processing --- */
+
+static recent_image *recent_slot(recorder *r, pid_t pid)
+{
+	return &r->recent[(unsigned)pid % RECENT_SLOTS];
+}
+
+static bool is_script(int fd)
+{
+	char magic[2];
+
+	return fd >= 0 && pread(fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+}
+
+static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
+{
+	proc_info pi;
+	char *args = NULL;
+
+	if (procinfo_read(rec->pid, &pi) < 0 && rec->has_proc) {
+		pi = rec->proc;
+		procinfo_names(&pi);
+	}
+	if (with_args)
+		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
+	log_exec(r, rec, &pi, args);
+	free(args);
+	exec_record_free(rec);
+}
+
+/* Try to log an allowed exec. False when it should wait for the exec to
+ * complete (its process still runs the previous image). */
+static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
+{
+	recent_image *img = recent_slot(r, rec->pid);
+	int is = procinfo_exe_is(rec->pid, rec->dev, rec->ino);
+
+	if (is == 1) {
+		*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
+		finish_allowed(r, rec, true);
+		return true;
+	}
+	if (is < 0) {
+		/* Gone already (or a kernel thread): what it ran is unknown. */
+		finish_allowed(r, rec, false);
+		return true;
+	}
+	if (img->pid == rec->pid && img->mono_usec + RECENT_WINDOW_USEC >= rec->mono_usec &&
+	    procinfo_exe_is(rec->pid, img->dev, img->ino) == 1) {
+		/* Opened for exec as part of the exec that produced the image
+		 * this process now runs: the script it runs, or an interpreter. */
+		if (is_script(rec->fd))
+			finish_allowed(r, rec, true);
+		else
+			exec_record_free(rec);
+		return true;
+	}
+	if (now >= rec->mono_usec + RECORDER_ARGS_WAIT_USEC) {
+		finish_allowed(r, rec, false);
+		return true;
+	}
+	return false;
+}
+
+static void handle_denied(recorder *r, exec_record *rec)
+{
+	const policy *p = rec->pol;
+	char hex[SANTA_SHA256_HEX_LEN + 1];
+	proc_info pi;
+	int err;
+
+	/* A denied process may exit at once (a shell prints an error and
+	 * quits): its ids were read before it was answered. */
+	if (rec->has_proc) {
+		pi = rec->proc;
+		procinfo_names(&pi);
+	} else {
+		(void)procinfo_read(rec->pid, &pi);
+	}
+	log_exec(r, rec, &pi, NULL);
+	if (rec->store_event)
+		queue_event(r, rec, &pi);
+	if (rec->silent || !p || p->silent_tty || !pi.tty_nr)
+		return;
+	if (rec->has_sha256)
+		santa_hex(rec->sha256, SANTA_SHA256_LEN, hex);
+	tty_block_info info = {
+		.path = record_path(rec),
+		.sha256 = rec->has_sha256 ? hex : NULL,
+		.parent_comm = pi.parent_comm,
+		.ppid = pi.ppid,
+		.by_rule = rec->reason != SANTAD_REASON_UNKNOWN,
+		.custom_msg = rec->custom_msg,
+		.custom_url = rec->custom_url,
+		.unknown_message = p->unknown_block_message,
+		.banned_message = p->banned_block_message,
+		.detail_url = p->event_detail_url,
+		.machine_id = p->machine_id,
+		.user = pi.user,
+	};
+	char *msg = tty_block_message(&info);
+
+	if (msg && (err = tty_write(pi.tty_nr, msg)) < 0)
+		log_debug("Writing the block message to the terminal of pid %d failed: %s",
+			  (int)rec->pid, strerror(-err));
+	free(msg);
+}
+
+static void handle_record(recorder *r, exec_record *rec, uint64_t now)
+{
+	proc_info pi;
+
+	switch (rec->kind) {
+	case RECORD_EXEC_ALLOWED:
+		if (try_allowed(r, rec, now))
+			return;
+		if (r->n_waiting < WAITING_MAX) {
+			r->waiting[r->n_waiting++] = rec;
+			return;
+		}
+		finish_allowed(r, rec, false);
+		return;
+	case RECORD_EXEC_DENIED:
+		handle_denied(r, rec);
+		break;
+	case RECORD_EVENT:
+		(void)procinfo_read(rec->pid, &pi);
+		queue_event(r, rec, &pi);
+		break;
+	}
+	exec_record_free(rec);
+}
+
+static void retry_waiting(recorder *r, uint64_t now, bool give_up)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->n_waiting; i++) {
+		exec_record *rec = r->waiting[i];
+
+		if (give_up)
+			finish_allowed(r, rec, false);
+		else if (!try_allowed(r, rec, now))
+			r->waiting[kept++] = rec;
+	}
+	r->n_waiting = kept;
+}
+
+/* Wait for records; with some waiting for their exec to complete, only
+ * briefly. Called and returns with the lock held. */
+static void wait_for_work(recorder *r)
+{
+	struct timespec ts;
+
+	if (r->head || r->stopping || r->reopen || r->reconfigure)
+		return;
+	if (!r->n_waiting) {
+		pthread_cond_wait(&r->cond, &r->lock);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 500 * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+}
+
+static void *recorder_main(void *arg)
+{
+	recorder *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		exec_record *batch;
+		bool stopping;
+		uint64_t now;
+
+		wait_for_work(r);
+		apply_config(r);
+		batch = r->head;
+		r->head = r->tail = NULL;
+		r->queued = 0;
+		stopping = r->stopping;
+		pthread_mutex_unlock(&r->lock);
+
+		now = now_usec(CLOCK_MONOTONIC);
+		while (batch) {
+			exec_record *rec = batch;
+
+			batch = rec->next;
+			handle_record(r, rec, now);
+		}
+		retry_waiting(r, now_usec(CLOCK_MONOTONIC), stopping);
+		out_flush(r);
+
+		pthread_mutex_lock(&r->lock);
+		if (stopping && !r->head)
+			break;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int recorder_start(recorder *r)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	/* Timed waits measure CLOCK_MONOTONIC, like the records' stamps. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&r->cond);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&r->lock);
+	r->reopen = true;
+	r->started = true;
+	pthread_mutex_unlock(&r->lock);
+	err = pthread_create(&r->thread, NULL, recorder_main, r);
+	if (err) {
+		r->started = false;
+		return -err;
+	}
+	return 0;
+}
+
+void recorder_stop(recorder *r)
+{
+	if (!r || !r->started)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	r->started = false;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The recorder: everything that happens after the kernel has its answer.
+ * The decision threads hand it records through a bounded queue and go on;
+ * its own thread reads /proc, writes the event log (file, syslog, json or
+ * nothing), writes block messages on terminals, and builds the events the
+ * sync server gets, which the main loop stores.
+ *
+ * Bounds: allow records are dropped (and counted) once the queue holds
+ * RECORDER_ALLOW_LIMIT records; denial records are admitted up to the larger
+ * RECORDER_QUEUE_LIMIT, so that every denial is logged, every time, unless
+ * the log itself cannot keep up for that long. Pushing never blocks.
+ *
+ * ALLOW lines come from the FAN_OPEN_EXEC notification, which the kernel
+ * queues for every exec, also for those it allowed by itself from an ignore
+ * mark (a cached exec); so every exec is logged, with the decision cached
+ * for its file. That notification is sent while the exec is still going
+ * on: until the new image replaces the old one, /proc/PID/cmdline shows the
+ * old program's arguments. The recorder therefore reads args= only once
+ * /proc/PID/exe is the executed file, retrying for RECORDER_ARGS_WAIT_USEC,
+ * and otherwise logs the line without args= rather than with someone
+ * else's. A denied exec never runs, so DENY lines have no args.
+ *
+ * A dynamic program's exec also opens its ELF interpreter (ld-linux) for
+ * exec, and a script's exec opens the script and then its interpreter;
+ * each is authorized on its own. When /proc/PID/exe shows that such a file
+ * was opened as part of another file's exec in the same process, an ELF
+ * interpreter is not logged (it would double every line), and a script is
+ * logged with the interpreter's command line as its args.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+#include "policy.h"
+#include "procinfo.h"
+#include "santad.h"
+#include "sha256.h"
+
+#define RECORDER_QUEUE_LIMIT 65536u
+#define RECORDER_ALLOW_LIMIT 8192u
+#define RECORDER_ARGS_WAIT_USEC (20 * 1000u)
+#define RECORDER_EVENT_LIMIT 4096u
+#define RECORDER_ARGS_MAX 8192u
+
+typedef enum record_kind {
+	RECORD_EXEC_ALLOWED,    /* an exec that happened: ALLOW line */
+	RECORD_EXEC_DENIED,     /* DENY line, terminal message, maybe event */
+	RECORD_EVENT,           /* a first-sight allow worth a sync event */
+} record_kind;
+
+typedef struct exec_record {
+	struct exec_record *next;
+	record_kind kind;
+	pid_t pid;
+	int fd;                 /* the file, or -1; the recorder closes it */
+	uint64_t dev;
+	uint64_t ino;
+	struct timespec when;   /* CLOCK_REALTIME of the event */
+	uint64_t mono_usec;     /* CLOCK_MONOTONIC of the event */
+	santad_decision decision;
+	santad_reason reason;
+	bool silent;
+	bool has_sha256;
+	uint8_t sha256[SANTA_SHA256_LEN];
+	const char *explain;    /* static, or NULL */
+	char *path;             /* NULL: read from fd */
+	char *custom_msg;       /* the deciding rule's, owned */
+	char *custom_url;
+	bool store_event;       /* also an event for the sync server */
+	bool has_proc;          /* PROC read before the answer (denials) */
+	proc_info proc;
+	policy *pol;            /* the policy that decided (a reference) */
+} exec_record;
+
+/* A record with every field empty, fd -1, times now; NULL when OOM. */
+exec_record *exec_record_new(record_kind kind, pid_t pid);
+void exec_record_free(exec_record *rec);
+
+typedef struct recorder recorder;
+
+int recorder_new(santad_counters *counters, recorder **ret);
+recorder *recorder_free(recorder *r);
+/* Where lines go. Applied by the recorder thread before its next line;
+ * -errno when the log file cannot be opened (nothing changes then). */
+int recorder_configure(recorder *r, santa_log_type type, const char *path);
+int recorder_start(recorder *r);
+/* Write what is queued (up to a second), then stop the thread. */
+void recorder_stop(recorder *r);
+
+/* Hand REC over (any thread). False when it was dropped: the caller still
+ * owns it then. */
+bool recorder_push(recorder *r, exec_record *rec);
+/* Reopen the log file (SIGHUP after logrotate moved it). */
+void recorder_reopen(recorder *r);
+
+/* Sync events built by the recorder, for the main loop to store: an
+ * eventfd that becomes readable when some wait, and the queue itself. */
+int recorder_event_fd(const recorder *r);
+size_t recorder_take_events(recorder *r, Santa__Event **out, size_t max);
+/* Free an event built by the recorder (not one unpacked by protobuf-c). */
+void recorder_event_free(Santa__Event *ev);
