@@ -5,6 +5,7 @@ nobody, and make programs on the watched tmpfs to execute."""
 import json
 import os
 import pathlib
+import pwd
 import shutil
 import subprocess
 import time
@@ -30,7 +31,9 @@ def santactl(santad, *args, user=None, timeout=30, env=None):
     (a name, with setpriv). Returns the CompletedProcess."""
     cmd = [santactl_path(santad), "--config", str(santad.config_path), *args]
     if user:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        pw = pwd.getpwnam(user)
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+               *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env=env)
 

@@ -5,6 +5,8 @@ round-trip, and only root may change rules."""
 import json
 import time
 
+import pytest
+
 from santactl_util import make_program, run_program, santactl, sha256_of, status_json
 
 SHA_X = "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
@@ -141,3 +143,41 @@ def test_large_import_is_fast(santad, tmp_path):
     assert rule(santad, "--export", str(out)).returncode == 0
     print(f"santactl_export_100k_seconds: {time.monotonic() - start:.2f}")
     assert len(json.loads(out.read_text())["rules"]) == n
+
+
+LOCKDOWN = {"ClientMode": 2}
+
+
+@pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
+def test_lockdown_blocks_until_allowed(santad):
+    prog = make_program(santad, "unknown-in-lockdown", extra=b"lockdown")
+    r = run_program(prog)
+    assert r.returncode == 126, r.stderr
+    assert status_json(santad)["daemon"]["mode"] == "Lockdown"
+    assert santactl(santad, "fileinfo", "--key", "Rule", str(prog)).stdout == \
+        "Blocked (Unknown)\n"
+
+    r = rule(santad, "--allow", "--path", str(prog))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_program(prog).returncode == 0
+    assert santactl(santad, "fileinfo", "--key", "Rule", str(prog)).stdout == \
+        "Allowed (Binary)\n"
+
+
+STATIC = {"StaticRules": [{"identifier": SHA_X, "policy": "BLOCKLIST",
+                           "rule_type": "BINARY"}]}
+
+
+@pytest.mark.parametrize("santad", [STATIC], indirect=True)
+def test_static_rules_refuse_changes(santad, tmp_path):
+    managed = "(SyncBaseURL/StaticRules is set, rules are managed centrally.)\n"
+    for args in (["--allow", "--identifier", "2" * 64], ["--clean-all"],
+                 ["--export", str(tmp_path / "x.json")]):
+        r = rule(santad, *args)
+        assert r.returncode == 1 and r.stdout == managed, args
+    assert rule(santad, "--check", "--identifier", SHA_X).stdout == "Blocked (Binary)\n"
+    st = status_json(santad)
+    assert st["static_rules"]["rule_count"] == 1
+    assert st["database"]["binary_rules"] == 0
+    text = santactl(santad, "status").stdout
+    assert ">>> Static Rules\n  Rules                     | 1\n" in text

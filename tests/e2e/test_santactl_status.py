@@ -73,7 +73,7 @@ def test_help(santad):
     assert r.returncode == 0
     for cmd in ("status", "version", "fileinfo", "rule", "checkcache", "flushcache",
                 "sync", "metrics"):
-        assert f" {cmd} - " in r.stdout
+        assert f"{cmd} - " in r.stdout
     r = santactl(santad, "status", "--help")
     assert r.returncode == 0 and r.stdout.startswith("Help for 'status':")
     r = santactl(santad, "bogus")
