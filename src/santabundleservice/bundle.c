@@ -227,19 +227,33 @@ static int bundle_set(char **field, const char *value, size_t len)
 	return *field ? 0 : -ENOMEM;
 }
 
+static void bundle_admindir(const bundle_opts *o, char *buf, size_t size)
+{
+	const char *root = o->dpkg_root ? o->dpkg_root : "";
+	size_t rl = strlen(root);
+
+	while (rl && root[rl - 1] == '/')
+		rl--;
+	if (o->dpkg_admindir)
+		snprintf(buf, size, "%s", o->dpkg_admindir);
+	else
+		snprintf(buf, size, "%.*s%s", (int)rl, root, DPKG_ADMINDIR);
+}
+
 static int bundle_locate_deb(const char *path, const struct stat *st, const bundle_opts *o,
 			     bundle *b)
 {
 	const char *base = strrchr(path, '/') + 1;
-	char name[256], *version = NULL;
+	char name[256], admindir[PATH_MAX], *version = NULL;
 	dpkg_owner owner;
 	int r;
 
-	r = dpkg_find_owner(o->dpkg_admindir, base, st, &owner);
+	bundle_admindir(o, admindir, sizeof(admindir));
+	r = dpkg_find_owner(admindir, o->dpkg_root, base, st, &owner);
 	if (r < 0)
 		return r;
 	dpkg_package_name(owner.package, name, sizeof(name));
-	r = dpkg_package_version(o->dpkg_admindir, owner.package, &version);
+	r = dpkg_package_version(admindir, owner.package, &version);
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)
@@ -249,7 +263,8 @@ static int bundle_locate_deb(const char *path, const struct stat *st, const bund
 	if ((r = bundle_set(&b->id, name, strlen(name))) < 0 ||
 	    (r = bundle_set(&b->name, name, strlen(name))) < 0 ||
 	    (r = bundle_set(&b->path, owner.list_path, strlen(owner.list_path))) < 0 ||
-	    (r = bundle_set(&b->version, version ? version : "", version ? strlen(version) : 0)) < 0 ||
+	    (r = bundle_set(&b->version, version ? version : "",
+			    version ? strlen(version) : 0)) < 0 ||
 	    (r = bundle_set(&b->executable_rel_path, owner.listed_path + 1,
 			    strlen(owner.listed_path + 1))) < 0)
 		goto out;
@@ -322,7 +337,7 @@ static bool bundle_dir_has_marker(const char *dir, size_t len, char *desktop, si
 static int bundle_fill_directory(const char *path, size_t root_len, const char *desktop,
 				 bundle *b)
 {
-	const char *id = path;
+	const char *id = path, *shown;
 	char name[256] = "";
 	int r;
 
@@ -340,8 +355,10 @@ static int bundle_fill_directory(const char *path, size_t root_len, const char *
 			close(dfd);
 		}
 	}
-	if ((r = bundle_set(&b->id, id, (size_t)(path + root_len - id))) < 0 ||
-	    (r = bundle_set(&b->name, name[0] ? name : b->id, strlen(name[0] ? name : b->id))) < 0 ||
+	if ((r = bundle_set(&b->id, id, (size_t)(path + root_len - id))) < 0)
+		return r;
+	shown = name[0] ? name : b->id;
+	if ((r = bundle_set(&b->name, shown, strlen(shown))) < 0 ||
 	    (r = bundle_set(&b->version, "", 0)) < 0 ||
 	    (r = bundle_set(&b->executable_rel_path, path + root_len + 1,
 			    strlen(path + root_len + 1))) < 0)
@@ -524,7 +541,7 @@ static int bundle_walk_deb(bundle_walk *w)
 	size_t n = 0;
 	int r;
 
-	r = dpkg_list_paths(w->b->path, w->max_entries, &paths, &n);
+	r = dpkg_list_paths(w->b->path, w->opts->dpkg_root, w->max_entries, &paths, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {

@@ -7,7 +7,8 @@
  * has no such thing, so a bundle here is, in this order:
  *
  *  1. The Debian package that owns the blocked file (dpkg's database, see
- *     dpkg.h): its members are the files the package installed. id and
+ *     dpkg.h; the system's, or that of a tree installed with dpkg --root):
+ *     its members are the files the package installed. id and
  *     name are the package name, version its Version, path the dpkg file
  *     list, and the executable's relative path the listed path without
  *     its leading '/'.
@@ -67,7 +68,8 @@ typedef struct bundle_progress {
 } bundle_progress;
 
 typedef struct bundle_opts {
-	const char *dpkg_admindir;   /* NULL: /var/lib/dpkg; "" skips dpkg */
+	const char *dpkg_root;       /* NULL: "/"; packages installed below it */
+	const char *dpkg_admindir;   /* NULL: ROOT/var/lib/dpkg; "" skips dpkg */
 	const char *app_root;        /* NULL: /opt; "" disables rule 2a */
 	uint64_t deadline_usec;      /* CLOCK_MONOTONIC; 0: none */
 	uint32_t max_binaries;       /* 0: BUNDLE_MAX_BINARIES */

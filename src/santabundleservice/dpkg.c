@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,23 +105,34 @@ static char *dpkg_next_line(char *buf, size_t len, size_t *pos)
 	return line;
 }
 
-static bool dpkg_line_is_file(const char *line, const char *basename,
+/* ROOT + PATH in BUF; false when too long. ROOT "/" or NULL adds nothing. */
+static bool dpkg_rooted(const char *root, const char *path, char *buf, size_t size)
+{
+	size_t rl = root ? strlen(root) : 0;
+
+	while (rl && root[rl - 1] == '/')
+		rl--;
+	return (size_t)snprintf(buf, size, "%.*s%s", (int)rl, rl ? root : "", path) < size;
+}
+
+static bool dpkg_line_is_file(const char *line, const char *root, const char *basename,
 			      const struct stat *st)
 {
 	size_t ll = strlen(line), bl = strlen(basename);
+	char path[PATH_MAX];
 	struct stat lst;
 
 	if (ll <= bl || line[ll - bl - 1] != '/' || strcmp(line + ll - bl, basename) != 0)
 		return false;
-	if (lstat(line, &lst) < 0)
+	if (!dpkg_rooted(root, line, path, sizeof(path)) || lstat(path, &lst) < 0)
 		return false;
 	return S_ISREG(lst.st_mode) && lst.st_dev == st->st_dev && lst.st_ino == st->st_ino;
 }
 
 /* Search the file list NAME (in INFO_FD) for the file; 1 when found, with
  * *RET_LISTED set, 0 when not, -errno on failure. */
-static int dpkg_search_list(int info_fd, const char *name, const char *basename,
-			    const struct stat *st, char **ret_listed)
+static int dpkg_search_list(int info_fd, const char *name, const char *root,
+			    const char *basename, const struct stat *st, char **ret_listed)
 {
 	size_t len, pos = 0;
 	char *buf, *line;
@@ -131,7 +143,7 @@ static int dpkg_search_list(int info_fd, const char *name, const char *basename,
 		return r;
 	r = 0;
 	while ((line = dpkg_next_line(buf, len, &pos))) {
-		if (!dpkg_line_is_file(line, basename, st))
+		if (!dpkg_line_is_file(line, root, basename, st))
 			continue;
 		*ret_listed = strdup(line);
 		r = *ret_listed ? 1 : -ENOMEM;
@@ -163,8 +175,8 @@ static int dpkg_fill_owner(const char *admindir, const char *list_name, char *li
 	return 0;
 }
 
-int dpkg_find_owner(const char *admindir, const char *basename, const struct stat *st,
-		    dpkg_owner *ret)
+int dpkg_find_owner(const char *admindir, const char *root, const char *basename,
+		    const struct stat *st, dpkg_owner *ret)
 {
 	struct dirent **lists = NULL;
 	char *info = NULL, *listed = NULL;
@@ -183,7 +195,8 @@ int dpkg_find_owner(const char *admindir, const char *basename, const struct sta
 	}
 
 	for (int i = 0; i < n && r == -ENOENT; i++) {
-		int found = dpkg_search_list(info_fd, lists[i]->d_name, basename, st, &listed);
+		int found = dpkg_search_list(info_fd, lists[i]->d_name, root, basename, st,
+					     &listed);
 
 		/* An unreadable list (being rewritten by dpkg) is skipped:
 		 * another may still own the file. */
@@ -203,10 +216,10 @@ out:
 	return r;
 }
 
-int dpkg_list_paths(const char *list_path, size_t max_paths, char ***ret_paths,
-		    size_t *ret_n)
+int dpkg_list_paths(const char *list_path, const char *root, size_t max_paths,
+		    char ***ret_paths, size_t *ret_n)
 {
-	char **paths = NULL, *buf, *line;
+	char **paths = NULL, *buf, *line, rooted[PATH_MAX];
 	size_t len, pos = 0, n = 0, cap = 0;
 	int r;
 
@@ -214,7 +227,7 @@ int dpkg_list_paths(const char *list_path, size_t max_paths, char ***ret_paths,
 	if (r < 0)
 		return r;
 	while ((line = dpkg_next_line(buf, len, &pos))) {
-		if (line[0] != '/')
+		if (line[0] != '/' || !dpkg_rooted(root, line, rooted, sizeof(rooted)))
 			continue;
 		if (n == max_paths) {
 			r = -E2BIG;
@@ -229,7 +242,7 @@ int dpkg_list_paths(const char *list_path, size_t max_paths, char ***ret_paths,
 			paths = np;
 			cap = ncap;
 		}
-		paths[n] = strdup(line);
+		paths[n] = strdup(rooted);
 		if (!paths[n])
 			goto nomem;
 		paths[++n] = NULL;

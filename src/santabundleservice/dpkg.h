@@ -14,6 +14,9 @@
  * Diversions (dpkg-divert) are not consulted: a diverted file is reported
  * as owned by the package that lists the path it now sits at.
  *
+ * ROOT is the directory the packages were installed into, as dpkg's
+ * --root: "/" (or NULL) for the system; listed paths are taken below it.
+ *
  * Errors are -errno; nothing here logs.
  */
 #pragma once
@@ -35,18 +38,18 @@ typedef struct dpkg_owner {
 void dpkg_owner_done(dpkg_owner *o);
 
 /* The package whose file list has an entry that is the file ST describes
- * (same device and inode, by lstat of the listed path), where BASENAME is
+ * (same device and inode, by lstat of ROOT + the listed path), where BASENAME is
  * that file's last path component. Lists are searched in name order and
  * the first owner wins. 0 and *RET filled, -ENOENT when no package owns
  * it, or another -errno when the database cannot be read. */
-int dpkg_find_owner(const char *admindir, const char *basename, const struct stat *st,
-		    dpkg_owner *ret);
+int dpkg_find_owner(const char *admindir, const char *root, const char *basename,
+		    const struct stat *st, dpkg_owner *ret);
 
-/* The paths of the file list LIST_PATH, in order, at most MAX_PATHS
- * (-E2BIG beyond). *RET_PATHS is a NULL-terminated array: free it with
- * dpkg_paths_free. */
-int dpkg_list_paths(const char *list_path, size_t max_paths, char ***ret_paths,
-		    size_t *ret_n);
+/* The paths of the file list LIST_PATH, in order, each below ROOT, at most
+ * MAX_PATHS (-E2BIG beyond). *RET_PATHS is a NULL-terminated array: free
+ * it with dpkg_paths_free. */
+int dpkg_list_paths(const char *list_path, const char *root, size_t max_paths,
+		    char ***ret_paths, size_t *ret_n);
 void dpkg_paths_free(char **paths);
 
 /* The Version field of PACKAGE ("name" or "name:arch") in ADMINDIR/status.

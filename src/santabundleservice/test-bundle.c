@@ -126,9 +126,11 @@ static void test_hash_of(void **state)
 	/* Computed independently: sha256 of the three sorted
 	 * case-insensitively and concatenated as given. */
 	assert_int_equal(bundle_hash_of(h, 3, out), 0);
-	assert_string_equal(out, "a0c44021303c13010ecf6a10dc8d62d0c46dbecad29609d84c3ff6e18e6cee63");
+	assert_string_equal(out, "a0c44021303c13010ecf6a10dc8d62d0"
+				 "c46dbecad29609d84c3ff6e18e6cee63");
 	assert_int_equal(bundle_hash_of(NULL, 0, out), 0);
-	assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb924"
+				 "27ae41e4649b934ca495991b7852b855");
 	assert_int_equal(bundle_hash_of(bad, 1, out), -EINVAL);
 }
 
@@ -318,6 +320,40 @@ static void test_dpkg_bundle(void **state)
 	free(opt);
 }
 
+/* A package installed below another root, as dpkg --root does. */
+static void test_dpkg_root(void **state)
+{
+	const char *list = "/.\n/usr\n/usr/bin\n/usr/bin/prog\n/usr/bin/helper\n/usr/share/x\n";
+	const char *status = "Package: rooted\nStatus: install ok installed\nVersion: 2\n";
+	char *root = strdup(abs_path("rooted"));
+	bundle_opts o = { .dpkg_root = root, .app_root = "" };
+	char want[65], ha[65], hs[65];
+	bundle b;
+
+	write_file("rooted/var/lib/dpkg/info/rooted.list", list, strlen(list), 0644);
+	write_file("rooted/var/lib/dpkg/status", status, strlen(status), 0644);
+	write_file("rooted/usr/bin/prog", elf_a, sizeof(elf_a), 0755);
+	write_file("rooted/usr/bin/helper", script, strlen(script), 0755);
+	write_file("rooted/usr/share/x", script, strlen(script), 0644);
+
+	assert_int_equal(bundle_compute(abs_path("rooted/usr/bin/prog"), &o, &b), 0);
+	assert_int_equal(b.kind, BUNDLE_KIND_DEB);
+	assert_string_equal(b.id, "rooted");
+	assert_string_equal(b.version, "2");
+	assert_string_equal(b.executable_rel_path, "usr/bin/prog");
+	assert_string_equal(b.path, abs_path("rooted/var/lib/dpkg/info/rooted.list"));
+	assert_int_equal(b.n_binaries, 2);
+	assert_string_equal(b.binaries[0].path, abs_path("rooted/usr/bin/helper"));
+	sha_hex(elf_a, sizeof(elf_a), ha);
+	sha_hex(script, strlen(script), hs);
+	const char *two[] = { ha, hs };
+
+	assert_int_equal(bundle_hash_of(two, 2, want), 0);
+	assert_string_equal(b.hash, want);
+	bundle_done(&b);
+	free(root);
+}
+
 static void test_real_dpkg(void **state)
 {
 	bundle_opts o = { 0 };
@@ -348,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test(test_dpkg_bundle),
+		cmocka_unit_test(test_dpkg_root),
 		cmocka_unit_test(test_real_dpkg),
 	};
 

@@ -39,6 +39,7 @@ typedef struct app {
 	char *santad_path;           /* RunDirectory/santad.sock */
 	char *bundle_path;           /* RunDirectory/santabundleservice.sock */
 	uint32_t bundle_timeout_ms;  /* 0: the service's limit */
+	const char *hash_bundle;     /* --hash-bundle: hash this file's bundle */
 	link_state *link;
 	bundler *bundler;
 } app;
@@ -57,6 +58,10 @@ bundler *bundler_free(bundler *b);
 /* Queue the bundle of EVENT (copied) for hashing; DISPLAY_ID is the
  * notice its progress belongs to. */
 int bundler_enqueue(bundler *b, const Santa__Event *event, uint64_t display_id);
+/* Call FN once the queue is empty and the service let go (--hash-bundle). */
+void bundler_on_idle(bundler *b, void (*fn)(void *userdata), void *userdata);
+/* Whether any job failed (for --hash-bundle's exit code). */
+bool bundler_failed(const bundler *b);
 
 /* --- Shared by link.c and bundler.c --- */
 

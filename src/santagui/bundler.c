@@ -37,8 +37,12 @@ struct bundler {
 	ipc_conn *svc;             /* to santabundleservice */
 	ipc_conn *progress;        /* our endpoint for the current job */
 	int remote_fd;
+	ipc_service progress_svc;  /* the endpoint keeps a pointer to it */
 	bool spinning_down;
 	unsigned hash_method, spindown_method;
+	bool failed;
+	void (*on_idle)(void *userdata);
+	void *idle_userdata;
 };
 
 static void bundler_next(bundler *b);
@@ -94,6 +98,7 @@ static void bundler_fail(bundler *b, const char *what, int err)
 {
 	bundler_job *j = b->current;
 
+	b->failed = true;
 	if (j) {
 		log_warning("Hashing the bundle of '%s/%s' failed (%s: %s)", j->event->file_path,
 			    j->event->file_name, what, ipc_strerror(err));
@@ -179,7 +184,8 @@ static void bundler_hashed(ipc_conn *c, int err, const char *errmsg,
 		log_info("Hashed the %s bundle '%s' of '%s': %s over %u executables in %u ms",
 			 rep->bundle->kind, rep->bundle->path, j->event->file_name,
 			 rep->bundle->hash, rep->bundle->binary_count, rep->bundle->hash_millis);
-		bundler_hand_over(b, rep);
+		if (!b->a->hash_bundle)
+			bundler_hand_over(b, rep);
 		display_bundle_done(b->a->display, j->display_id, 0, rep->bundle->hash,
 				    rep->bundle->binary_count);
 	}
@@ -188,20 +194,19 @@ static void bundler_hashed(ipc_conn *c, int err, const char *errmsg,
 
 static void bundler_start_job(bundler *b)
 {
-	static const ipc_service progress_svc = {
-		.desc = &santa__notifier__descriptor,
-		.methods = bundler_progress_methods,
-		.accept_roles = BUNDLER_SERVICE_ROLE,
-	};
-	ipc_service svc = progress_svc;
 	ipc_server_opts opts = { 0 };
 	Santa__HashBundleRequest req = SANTA__HASH_BUNDLE_REQUEST__INIT;
 	uint32_t limit = b->a->bundle_timeout_ms ? b->a->bundle_timeout_ms
 						  : BUNDLER_SERVICE_LIMIT_MS;
 	int r;
 
-	svc.userdata = b;
-	r = ipc_endpoint_new(b->a->ev, b->a->trust, &svc, ipc_conn_peer(b->svc), &opts,
+	b->progress_svc = (ipc_service){
+		.desc = &santa__notifier__descriptor,
+		.methods = bundler_progress_methods,
+		.accept_roles = BUNDLER_SERVICE_ROLE,
+		.userdata = b,
+	};
+	r = ipc_endpoint_new(b->a->ev, b->a->trust, &b->progress_svc, ipc_conn_peer(b->svc), &opts,
 			     &b->remote_fd, &b->progress);
 	if (r < 0) {
 		bundler_fail(b, "making the progress endpoint", r);
@@ -276,10 +281,13 @@ static void bundler_next(bundler *b)
 	if (!b->head) {
 		/* Nothing left: let the service go. */
 		if (b->svc && ipc_call_async(b->svc, b->spindown_method, &empty.base, -1,
-					     BUNDLER_SPINDOWN_USEC, bundler_spun_down, b) >= 0)
+					     BUNDLER_SPINDOWN_USEC, bundler_spun_down, b) >= 0) {
 			b->spinning_down = true;
-		else
-			bundler_drop_svc(b);
+			return;
+		}
+		bundler_drop_svc(b);
+		if (b->on_idle)
+			b->on_idle(b->idle_userdata);
 		return;
 	}
 	b->current = b->head;
@@ -343,6 +351,17 @@ int bundler_new(app *a, bundler **ret)
 	b->spindown_method = (unsigned)(spin - d->methods);
 	*ret = b;
 	return 0;
+}
+
+void bundler_on_idle(bundler *b, void (*fn)(void *userdata), void *userdata)
+{
+	b->on_idle = fn;
+	b->idle_userdata = userdata;
+}
+
+bool bundler_failed(const bundler *b)
+{
+	return b->failed;
 }
 
 bundler *bundler_free(bundler *b)

@@ -190,7 +190,8 @@ int display_desktop_new(const char *app_name, display **ret)
 		notify_uninit();
 		return -EIO;
 	}
-	log_info("Showing notifications through '%s' (%s %s, spec %s)", name, vendor, version, spec);
+	log_info("Showing notifications through '%s' (%s %s, spec %s)", name, vendor, version,
+		 spec);
 	g_free(name);
 	g_free(vendor);
 	g_free(version);

@@ -42,6 +42,7 @@ struct link_state {
 	bool santad_called_back;
 	bool registered_reply;
 	sd_event_source *timer;      /* retry, or the call-back deadline */
+	ipc_service notifier;        /* the endpoint keeps a pointer to it */
 	uint64_t retry_usec;
 	unsigned set_listener;       /* method indexes in santa.Santad */
 	unsigned sync_bundle;
@@ -51,7 +52,9 @@ static void link_schedule(link_state *l, uint64_t usec);
 
 static unsigned link_method(const ProtobufCServiceDescriptor *d, const char *name)
 {
-	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, name);
+	const ProtobufCMethodDescriptor *m;
+
+	m = protobuf_c_service_descriptor_get_method_by_name(d, name);
 
 	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
 }
@@ -243,12 +246,6 @@ static int link_callback_deadline(sd_event_source *s, uint64_t usec, void *userd
 
 static int link_register(link_state *l)
 {
-	static const ipc_service notifier = {
-		.desc = &santa__notifier__descriptor,
-		.methods = link_methods,
-		.accept_roles = LINK_SANTAD,
-	};
-	ipc_service svc = notifier;
 	ipc_server_opts opts = {
 		.on_connect = link_endpoint_connected,
 		.on_close = link_endpoint_closed,
@@ -257,8 +254,13 @@ static int link_register(link_state *l)
 	Santa__Empty empty = SANTA__EMPTY__INIT;
 	int r;
 
-	svc.userdata = l->a;
-	r = ipc_endpoint_new(l->a->ev, l->a->trust, &svc, ipc_conn_peer(l->santad), &opts,
+	l->notifier = (ipc_service){
+		.desc = &santa__notifier__descriptor,
+		.methods = link_methods,
+		.accept_roles = LINK_SANTAD,
+		.userdata = l->a,
+	};
+	r = ipc_endpoint_new(l->a->ev, l->a->trust, &l->notifier, ipc_conn_peer(l->santad), &opts,
 			     &l->remote_fd, &l->endpoint);
 	if (r < 0)
 		return r;
@@ -386,7 +388,7 @@ int link_sync_bundle_event(link_state *l, Santa__Event **events, size_t n)
 {
 	Santa__EventList list = SANTA__EVENT_LIST__INIT;
 
-	if (!l->santad || l->phase != LINK_REGISTERED)
+	if (!l || !l->santad || l->phase != LINK_REGISTERED)
 		return -ENOTCONN;
 	list.events = events;
 	list.n_events = n;

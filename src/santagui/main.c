@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ typedef struct gui_args {
 	bool terminal;
 	bool json;
 	uint32_t bundle_timeout_ms;
+	const char *hash_bundle;
 } gui_args;
 
 static void gui_usage(FILE *out)
@@ -41,6 +43,8 @@ static void gui_usage(FILE *out)
 		"                          (default RunDirectory/santabundleservice.sock)\n"
 		"  --bundle-timeout SECS   give up hashing a bundle after SECS (default: the\n"
 		"                          service's limit, 10 minutes)\n"
+		"  --hash-bundle FILE      hash the bundle FILE belongs to with\n"
+		"                          santabundleservice, show the result, and exit\n"
 		"  -v, --verbose           log debug messages\n"
 		"  -h, --help              show this help\n"
 		"  --version               show the version\n",
@@ -54,6 +58,7 @@ enum {
 	OPT_SANTAD_SOCKET,
 	OPT_BUNDLE_SOCKET,
 	OPT_BUNDLE_TIMEOUT,
+	OPT_HASH_BUNDLE,
 	OPT_VERSION,
 };
 
@@ -80,6 +85,7 @@ static int gui_parse_args(int argc, char **argv, gui_args *args)
 		{ "santad-socket", required_argument, NULL, OPT_SANTAD_SOCKET },
 		{ "bundle-socket", required_argument, NULL, OPT_BUNDLE_SOCKET },
 		{ "bundle-timeout", required_argument, NULL, OPT_BUNDLE_TIMEOUT },
+		{ "hash-bundle", required_argument, NULL, OPT_HASH_BUNDLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -94,6 +100,7 @@ static int gui_parse_args(int argc, char **argv, gui_args *args)
 		case OPT_JSON: args->json = true; break;
 		case OPT_SANTAD_SOCKET: args->santad_socket = optarg; break;
 		case OPT_BUNDLE_SOCKET: args->bundle_socket = optarg; break;
+		case OPT_HASH_BUNDLE: args->hash_bundle = optarg; break;
 		case OPT_BUNDLE_TIMEOUT:
 			if (gui_parse_timeout(optarg, &args->bundle_timeout_ms) < 0) {
 				fprintf(stderr, "santagui: --bundle-timeout: expected 1 to 3600 "
@@ -150,6 +157,7 @@ static int gui_setup(app *a, const gui_args *args)
 	if (!a->santad_path || !a->bundle_path)
 		return log_error_errno(-ENOMEM, "Setting up the socket paths failed");
 	a->bundle_timeout_ms = args->bundle_timeout_ms;
+	a->hash_bundle = args->hash_bundle;
 
 	if (args->terminal)
 		r = display_terminal_new(stdout, args->json, &a->display);
@@ -167,6 +175,32 @@ static int gui_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, 
 {
 	log_info("Stopping on signal %u", si->ssi_signo);
 	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void gui_hashed(void *userdata)
+{
+	app *a = userdata;
+
+	sd_event_exit(a->ev, 0);
+}
+
+/* --hash-bundle: one job, without santad. */
+static int gui_hash_one(app *a)
+{
+	Santa__Event e = SANTA__EVENT__INIT;
+	char *path = realpath(a->hash_bundle, NULL), *slash;
+	int r;
+
+	if (!path)
+		return log_error_errno(-errno, "Resolving '%s' failed", a->hash_bundle);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	e.file_path = slash == path ? "/" : path;
+	e.file_name = slash + 1;
+	bundler_on_idle(a->bundler, gui_hashed, a);
+	r = bundler_enqueue(a->bundler, &e, 0);
+	free(path);
+	return r;
 }
 
 static int gui_run(app *a, bool glib)
@@ -190,15 +224,18 @@ static int gui_run(app *a, bool glib)
 		return log_error_errno(r, "Setting up the event loop failed");
 
 	r = bundler_new(a, &a->bundler);
-	if (r >= 0)
+	if (r >= 0 && a->hash_bundle)
+		r = gui_hash_one(a);
+	else if (r >= 0)
 		r = link_start(a);
 	if (r < 0)
-		return log_error_errno(r, "Starting the connection to santad failed");
-	log_info("Waiting for santad at '%s'", a->santad_path);
+		return log_error_errno(r, "Starting failed");
+	if (!a->hash_bundle)
+		log_info("Waiting for santad at '%s'", a->santad_path);
 	r = loop_run(a->ev, glib);
 	if (r < 0)
 		return log_error_errno(r, "Running the event loop failed");
-	return 0;
+	return a->hash_bundle && bundler_failed(a->bundler) ? -EIO : 0;
 }
 
 static void gui_cleanup(app *a)

@@ -251,8 +251,8 @@ static void notice_facts(notice_buf *b, const Santa__BlockNotification *n, const
 		buf_printf(b, "User: %s\n", e->executing_user);
 	notice_reason_line(b, n);
 	if (n->dropped_before)
-		buf_printf(b, "(%u earlier notifications were dropped while no GUI was connected)\n",
-			   n->dropped_before);
+		buf_printf(b, "(%u earlier notifications were dropped while no GUI was "
+			   "connected)\n", n->dropped_before);
 }
 
 static char *notice_join_path(const Santa__Event *e)
@@ -357,12 +357,12 @@ static int notice_simple(notice_kind kind, const char *summary, const char *mess
 int notice_mode(const Santa__ClientModeNotification *m, notice *ret)
 {
 	bool lockdown = m->mode == SANTA__CLIENT_MODE__LOCKDOWN;
+	const char *fallback = lockdown ? "Switching into Lockdown mode"
+					: "Switching into Monitor mode";
 
 	return notice_simple(NOTICE_MODE,
 			     lockdown ? "Santa: Lockdown mode" : "Santa: Monitor mode",
-			     m->message,
-			     lockdown ? "Switching into Lockdown mode" : "Switching into Monitor mode",
-			     m->raised_at, m->dropped_before, ret);
+			     m->message, fallback, m->raised_at, m->dropped_before, ret);
 }
 
 int notice_rule_sync(const Santa__RuleSyncNotification *s, notice *ret)
