@@ -214,10 +214,7 @@ static int control_status_counts(control *c, Santa__StatusReply *rep)
 	rep->events_pending_upload = events;
 	rep->static_rule_count = santad_static_rule_count(c->d);
 	rep->cache_count = santad_cache_count(c->d);
-	/* XXX santad.h has one count for its whole cache; it is reported as
-	 * the root filesystem's until santad counts other filesystems apart. */
-	rep->root_cache_count = rep->cache_count;
-	rep->non_root_cache_count = 0;
+	santad_cache_counts(c->d, &rep->root_cache_count, &rep->non_root_cache_count);
 	return 0;
 }
 

@@ -91,6 +91,12 @@ bool santad_transitive_rules(const santad *d) { return false; }
 bool santad_bundles_enabled(const santad *d) { return false; }
 bool santad_watching(const santad *d) { return true; }
 uint64_t santad_cache_count(const santad *d) { return 7; }
+
+void santad_cache_counts(const santad *d, uint64_t *ret_root, uint64_t *ret_non_root)
+{
+	*ret_root = 5;
+	*ret_non_root = 2;
+}
 size_t santad_static_rule_count(const santad *d) { return d->n_static; }
 
 size_t santad_watch_paths(const santad *d, const char *const **ret_paths)
@@ -482,6 +488,8 @@ static void test_status(void **state)
 	assert_int_equal(st->n_watch_paths, 1);
 	assert_string_equal(st->watch_paths[0], "/tmp/watched");
 	assert_int_equal(st->cache_count, 7);
+	assert_int_equal(st->root_cache_count, 5);
+	assert_int_equal(st->non_root_cache_count, 2);
 	assert_int_equal(st->events_pending_upload, 3);
 	assert_true(st->driver_connected);
 	assert_true(st->version[0] != '\0');
