@@ -16,6 +16,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -180,7 +181,7 @@ static int setup_export(service *svc)
 
 static int open_socket(const options *o)
 {
-	int fd;
+	int fd, flags, r;
 
 	if (o->socket) {
 		fd = ipc_listen_socket(o->socket, 0600, (uid_t)-1, (gid_t)-1);
@@ -189,11 +190,22 @@ static int open_socket(const options *o)
 		return fd;
 	}
 	fd = santa_listen_fd(NULL);
-	if (fd == -ENOENT)
+	if (fd == -ENOENT) {
 		log_error("No listening socket was passed (LISTEN_FDS), and no --socket "
 			  "given: refusing to start");
-	else if (fd < 0)
-		log_error_errno(fd, "Taking the passed listening socket failed");
+		return fd;
+	}
+	if (fd < 0)
+		return log_error_errno(fd, "Taking the passed listening socket failed");
+	/* systemd passes sockets blocking unless told otherwise; the server
+	 * accepts in batches until EAGAIN and must not block there. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		r = log_error_errno(-errno, "Making the passed listening socket non-blocking "
+				    "failed");
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 

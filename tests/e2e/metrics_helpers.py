@@ -99,8 +99,8 @@ class RecordingServer:
     """An HTTP server on 127.0.0.1 (port chosen by the kernel) that records
     every POST and answers STATUS."""
 
-    def __init__(self, status=200, ssl_context=None):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    def __init__(self, status=200, ssl_context=None, port=0):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Recorder)
         self.httpd.daemon_threads = True
         self.httpd.posts = []
         self.httpd.status = status
