@@ -31,6 +31,9 @@
 #include "log.h"
 #include "santa-build.h"
 #include "sha256.h"
+#ifdef SANTAD_HAVE_METRICS
+#include "metrics.h"
+#endif
 
 #define CONTROL_MAX_IDENTIFIER 1024
 #define CONTROL_MAX_TEXT 4096            /* messages, custom_msg, regexes */
@@ -218,9 +221,55 @@ static int control_status_counts(control *c, Santa__StatusReply *rep)
 	return 0;
 }
 
+#ifdef SANTAD_HAVE_METRICS
+static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *userdata)
+{
+	Santa__MetricsReply rep = SANTA__METRICS_REPLY__INIT;
+	char *text = NULL;
+	int r;
+
+	if (control_unknown_fields(call, req))
+		return;
+	r = metrics_rawjson(&text);
+	if (r < 0) {
+		ipc_call_fail(call, r, "Metrics: taking a snapshot: %s", strerror(-r));
+		return;
+	}
+	rep.rawjson = text;
+	ipc_call_reply(call, &rep.base);
+	free(text);
+}
+
+/* The metric export's state, for status. */
+static void control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc,
+				   Santa__ServiceState **svcs)
+{
+	rep->metric_error = control_str(metrics_error());
+	santa__service_state__init(svc);
+	svc->name = "santametricservice";
+	svc->state = control_str(metrics_export_state());
+	svcs[0] = svc;
+	rep->services = svcs;
+	rep->n_services = 1;
+}
+#else
+static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *userdata)
+{
+	/* Answered with a clear error rather than as an unknown method, which
+	 * would cost the caller its connection. */
+	ipc_call_fail(call, IPC_E_INVALID, "Metrics: this santad was built without metrics");
+}
+
+static void control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc,
+				   Santa__ServiceState **svcs)
+{
+}
+#endif
+
 static void control_status(ipc_call *call, const ProtobufCMessage *req, void *userdata)
 {
 	Santa__StatusReply rep = SANTA__STATUS_REPLY__INIT;
+	Santa__ServiceState svc, *svcs[1];
 	const santa_config *cfg;
 	const char *const *paths;
 	control *c = userdata;
@@ -250,6 +299,7 @@ static void control_status(ipc_call *call, const ProtobufCMessage *req, void *us
 	rep.metric_export_interval = cfg->metric_export_interval;
 	rep.version = SANTA_VERSION;
 	control_status_sync(c, &rep);
+	control_status_metrics(&rep, &svc, svcs);
 	ipc_call_reply(call, &rep.base);
 }
 
@@ -363,14 +413,6 @@ static void control_get_sync_settings(ipc_call *call, const ProtobufCMessage *re
 		return;
 	}
 	ipc_call_reply(call, &ss.base);
-}
-
-static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *userdata)
-{
-	/* XXX santad.h offers no metric snapshot to send yet; answered with a
-	 * clear error rather than an unknown method, which would cost the
-	 * caller its connection. */
-	ipc_call_fail(call, IPC_E_INVALID, "Metrics: santad does not report metrics here yet");
 }
 
 /* --- santagui --- */
