@@ -506,11 +506,34 @@ static recent_image *recent_slot(recorder *r, pid_t pid)
 	return &r->recent[(unsigned)pid % RECENT_SLOTS];
 }
 
-static bool is_script(int fd)
+/* The interpreter a script names on its #! line, or false when FD is not
+ * a script. */
+static bool script_interpreter(int fd, char *buf, size_t size)
 {
-	char magic[2];
+	char head[256];
+	ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head) - 1, 0) : -1;
+	size_t len;
+	char *p;
 
-	return fd >= 0 && pread(fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+	if (n < 2 || head[0] != '#' || head[1] != '!')
+		return false;
+	head[n] = '\0';
+	p = head + 2;
+	p += strspn(p, " \t");
+	len = strcspn(p, " \t\n");
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return true;
+}
+
+static bool exe_is_path(pid_t pid, const char *path)
+{
+	struct stat st;
+
+	return *path && stat(path, &st) == 0 &&
+	       procinfo_exe_is(pid, st.st_dev, st.st_ino) == 1;
 }
 
 static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
@@ -535,6 +558,8 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 {
 	recent_image *img = recent_slot(r, rec->pid);
 	int is = procinfo_exe_is(rec->pid, rec->dev, rec->ino);
+	char interp[PATH_MAX];
+	bool script;
 
 	if (is == 1) {
 		*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
@@ -546,14 +571,21 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		finish_allowed(r, rec, false);
 		return true;
 	}
-	if (img->pid == rec->pid && img->mono_usec + RECENT_WINDOW_USEC >= rec->mono_usec &&
+	script = script_interpreter(rec->fd, interp, sizeof(interp));
+	if (script && exe_is_path(rec->pid, interp)) {
+		/* A script, now run by its interpreter: the interpreter's
+		 * command line is the script's, with its arguments. */
+		finish_allowed(r, rec, true);
+		return true;
+	}
+	if (!script && img->pid == rec->pid &&
+	    img->mono_usec + RECENT_WINDOW_USEC >= rec->mono_usec &&
 	    procinfo_exe_is(rec->pid, img->dev, img->ino) == 1) {
-		/* Opened for exec as part of the exec that produced the image
-		 * this process now runs: the script it runs, or an interpreter. */
-		if (is_script(rec->fd))
-			finish_allowed(r, rec, true);
-		else
-			exec_record_free(rec);
+		/* Opened for exec as part of the exec of the image this process
+		 * now runs: its ELF interpreter (ld-linux). Not a line of its
+		 * own, or every dynamic program would be logged twice. */
+		log_debug("Not logging pid %d's exec of its ELF interpreter", (int)rec->pid);
+		exec_record_free(rec);
 		return true;
 	}
 	if (now >= rec->mono_usec + RECORDER_ARGS_WAIT_USEC) {
