@@ -65,7 +65,6 @@ typedef struct control_batch {
 
 struct control {
 	santad *d;
-	sd_event *ev;
 	ipc_server *server;
 	ipc_method *methods;        /* in the service descriptor's order */
 	ipc_service service;
@@ -1016,7 +1015,6 @@ int control_start(santad *d, sd_event *ev, int listen_fd, const ipc_trust *trust
 	if (!c)
 		return -ENOMEM;
 	c->d = d;
-	c->ev = sd_event_ref(ev);
 	r = control_build_methods(&c->methods);
 	if (r < 0)
 		goto fail;
@@ -1037,7 +1035,6 @@ int control_start(santad *d, sd_event *ev, int listen_fd, const ipc_trust *trust
 	return 0;
 fail:
 	free(c->methods);
-	sd_event_unref(c->ev);
 	free(c);
 	return r;
 }
@@ -1051,7 +1048,6 @@ control *control_free(control *c)
 	while (c->batches)
 		control_batch_drop(c, c->batches);
 	free(c->methods);
-	sd_event_unref(c->ev);
 	free(c);
 	return NULL;
 }
