@@ -178,7 +178,7 @@ static exec_record *denied_record(pid_t pid, int fd, const policy *pol)
 	rec->decision = SANTAD_DECISION_DENY;
 	rec->pol = policy_ref((policy *)pol);
 	/* Before the answer: once denied, the process may exit at once. */
-	rec->has_proc = procinfo_read_ids(pid, &rec->proc) == 0;
+	rec->has_proc = procinfo_read_ids(pid, &rec->proc, true) == 0;
 	return rec;
 }
 
@@ -440,10 +440,10 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
 		 ce.decision == SANTAD_DECISION_ALLOW;
 	pthread_mutex_unlock(&a->lock);
-	/* First sight: the line waits for the hash, and a short-lived
-	 * process is gone by then; read its ids now (rare: once per file). */
-	if (!cached)
-		rec->has_proc = procinfo_read_ids(pid, &rec->proc) == 0;
+	/* The process is still in its exec now; by the time the recorder gets
+	 * to it, a short one is gone with its ids. Two small /proc reads that
+	 * take none of its locks. */
+	rec->has_proc = procinfo_read_ids(pid, &rec->proc, false) == 0;
 	pthread_mutex_lock(&a->lock);
 	if (cached) {
 		rec->reason = ce.reason;

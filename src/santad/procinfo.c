@@ -81,7 +81,7 @@ static void read_comm(pid_t pid, char *buf, size_t size)
 		buf[n - 1] = '\0';
 }
 
-int procinfo_read_ids(pid_t pid, proc_info *info)
+int procinfo_read_ids(pid_t pid, proc_info *info, bool parent)
 {
 	char path[64], buf[4096];
 	int r;
@@ -98,7 +98,7 @@ int procinfo_read_ids(pid_t pid, proc_info *info)
 	if (read_small(path, buf, sizeof(buf)) < 0)
 		return -ESRCH;
 	parse_ids(buf, info);
-	if (info->ppid > 0)
+	if (parent && info->ppid > 0)
 		read_comm(info->ppid, info->parent_comm, sizeof(info->parent_comm));
 	return 0;
 }
@@ -111,7 +111,7 @@ void procinfo_names(proc_info *info)
 
 int procinfo_read(pid_t pid, proc_info *info)
 {
-	int r = procinfo_read_ids(pid, info);
+	int r = procinfo_read_ids(pid, info, true);
 
 	procinfo_names(info);
 	return r;

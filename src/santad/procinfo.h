@@ -23,12 +23,13 @@ typedef struct proc_info {
 	uint32_t tty_nr;          /* controlling terminal, 0 = none */
 } proc_info;
 
-/* Read PID's stat and status, and its parent's name. -ESRCH when it is
+/* Read PID's stat and status, and with PARENT its parent's name. -ESRCH
+ * when it is
  * gone (INFO then holds uid/gid -1 and empty names). No user or group
  * names: those may need NSS (a network directory), see procinfo_names.
  * Safe to call while PID is blocked in an exec we are deciding: these
  * files take neither its memory map lock nor its exec lock. */
-int procinfo_read_ids(pid_t pid, proc_info *info);
+int procinfo_read_ids(pid_t pid, proc_info *info, bool parent);
 /* Fill INFO's user and group names from its ids. */
 void procinfo_names(proc_info *info);
 /* Both. */

@@ -528,6 +528,15 @@ static bool script_interpreter(int fd, char *buf, size_t size)
 	return true;
 }
 
+static bool args_ready(pid_t pid)
+{
+	char *args = NULL;
+	bool ready = procinfo_args(pid, 16, &args) == 0 && args;
+
+	free(args);
+	return ready;
+}
+
 static bool exe_is_path(pid_t pid, const char *path)
 {
 	struct stat st;
@@ -541,9 +550,11 @@ static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
 	proc_info pi;
 	char *args = NULL;
 
-	if (procinfo_read(rec->pid, &pi) < 0 && rec->has_proc) {
+	if (rec->has_proc) {
 		pi = rec->proc;
 		procinfo_names(&pi);
+	} else {
+		(void)procinfo_read(rec->pid, &pi);
 	}
 	if (with_args)
 		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
@@ -562,6 +573,10 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 	bool script;
 
 	if (is == 1) {
+		/* The new image is in place, but its arguments are only set up
+		 * a little later in the exec: until then cmdline reads empty. */
+		if (!args_ready(rec->pid) && now < rec->mono_usec + RECORDER_ARGS_WAIT_USEC)
+			return false;
 		*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
 		finish_allowed(r, rec, true);
 		return true;

@@ -21,12 +21,21 @@
  * and otherwise logs the line without args= rather than with someone
  * else's. A denied exec never runs, so DENY lines have no args.
  *
+ * The ids (uid, gid, ppid) are read by the fanotify reader as soon as it
+ * sees the notification, while the exec is still going on; a process that
+ * has already exited and been reaped by then (a program that runs for a
+ * few hundred microseconds on a busy machine) is logged with uid=-1 and
+ * empty names: fanotify says nothing but the pid. Denied processes cannot
+ * exit first: their ids are read before the answer.
+ *
  * A dynamic program's exec also opens its ELF interpreter (ld-linux) for
  * exec, and a script's exec opens the script and then its interpreter;
- * each is authorized on its own. When /proc/PID/exe shows that such a file
- * was opened as part of another file's exec in the same process, an ELF
- * interpreter is not logged (it would double every line), and a script is
- * logged with the interpreter's command line as its args.
+ * each is authorized on its own (so `./script.sh` needs both allowed,
+ * while `sh script.sh` is an exec of sh alone, which reads the script as a
+ * plain file). When /proc/PID/exe shows that an ELF file was opened as
+ * part of another file's exec in the same process, it is an interpreter
+ * and is not logged (it would double every line). A script is logged
+ * with its interpreter's command line as its args.
  */
 #pragma once
 
