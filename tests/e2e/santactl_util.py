@@ -8,7 +8,12 @@ import pathlib
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
+
+import pytest
+
+from conftest import SantadProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "e2e" / "golden"
@@ -17,9 +22,32 @@ DOCS = ROOT / "docs"
 NO_DAEMON = "An error occurred communicating with the daemon, is it running?"
 
 
-def build_dir(request):
-    d = request.config.getoption("--build-dir", default=None)
-    return pathlib.Path(d or os.environ.get("SANTA_BUILD_DIR", "build")).resolve()
+@pytest.fixture
+def public_santad(request, build_dir):
+    """The conftest's santad, with its tree where other users can reach it.
+
+    pytest's tmp_path is root's alone, and a socket below /tmp (writable by
+    all) is one a non-root santactl rightly refuses to believe is santad's.
+    This santad lives in a fresh 0755 directory under /run instead, with
+    its own private tmpfs, so that nobody can run santactl against it."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="santactl-e2e-", dir="/run"))
+    os.chmod(base, 0o755)
+    watch = base / "tmpfs"
+    watch.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(watch)],
+                   check=True)
+    d = None
+    try:
+        d = SantadProcess(build_dir, watch, base / "santad", getattr(request, "param", None))
+        os.chmod(d.config_path, 0o644)
+        d.start()
+        yield d
+    finally:
+        if d:
+            d.stop()
+        if subprocess.run(["umount", str(watch)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(watch)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def santactl_path(santad):

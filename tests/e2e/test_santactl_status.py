@@ -8,8 +8,9 @@ import tempfile
 import time
 import types
 
-from santactl_util import (GOLDEN, NO_DAEMON, build_dir, documented_status_keys,
-                           flatten_keys, santactl, status_json)
+from santactl_util import (GOLDEN, NO_DAEMON, documented_status_keys, flatten_keys,
+                           santactl, status_json)
+from santactl_util import public_santad  # noqa: F401 (a fixture)
 
 
 def normalized(st, santad):
@@ -47,9 +48,9 @@ def test_status_text_sections(santad):
         assert line.startswith(">>> ") or line[2:27].strip() and line[27:30] == " | ", line
 
 
-def test_status_same_for_a_user(santad):
-    as_root = santactl(santad, "status", "--json")
-    as_nobody = santactl(santad, "status", "--json", user="nobody")
+def test_status_same_for_a_user(public_santad):
+    as_root = santactl(public_santad, "status", "--json")
+    as_nobody = santactl(public_santad, "status", "--json", user="nobody")
     assert as_nobody.returncode == 0, as_nobody.stdout + as_nobody.stderr
     root, nobody = json.loads(as_root.stdout), json.loads(as_nobody.stdout)
     # Only the cache may move between the two calls.
@@ -82,14 +83,14 @@ def test_help(santad):
     assert r.returncode == 1 and r.stderr.startswith("Unknown argument: --bogus")
 
 
-def test_daemon_not_running(request, tmp_path):
+def test_daemon_not_running(build_dir, tmp_path):
     """Without santad every command that needs it says so and exits 1
     within the handshake deadline; fileinfo still prints what it can."""
     run_dir = tempfile.mkdtemp(prefix="santactl-test-", dir="/run")
     try:
         config = tmp_path / "config.json"
         config.write_text(json.dumps({"RunDirectory": run_dir}))
-        offline = types.SimpleNamespace(build_dir=build_dir(request), config_path=config)
+        offline = types.SimpleNamespace(build_dir=build_dir, config_path=config)
         for args in (["status"], ["status", "--json"], ["version"],
                      ["rule", "--check", "--identifier", "a" * 64], ["flushcache"]):
             start = time.monotonic()
