@@ -188,6 +188,10 @@ static void record_verdict(exec_record *rec, const verdict *v, const uint8_t *sh
 	rec->reason = v->reason;
 	rec->silent = v->silent;
 	rec->explain = NULL;
+	if (v->has_rule) {
+		rec->rule_policy = v->rule_policy;
+		rec->rule_type = v->rule_type;
+	}
 	if (sha) {
 		rec->has_sha256 = true;
 		memcpy(rec->sha256, sha, SANTA_SHA256_LEN);

@@ -36,7 +36,7 @@ struct santad {
 	int lock_fd;
 	void *control;                  /* control service, see control.h */
 	void *trust;                    /* ipc_trust, when built with IPC */
-	void *metrics;                  /* metric export, when built */
+	struct gui *gui;                /* santagui's side (gui.h) */
 };
 
 /* Build the policy from the config and the sync state, publish it, and

@@ -28,6 +28,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "gui.h"
 #include "ipc.h"
 #include "launcher.h"
 #include "log.h"
@@ -489,6 +490,11 @@ static int start(main_ctx *m)
 	if ((r = start_recorder(d)) < 0 || (r = start_authorizer(d)) < 0 ||
 	    (r = setup_loop(m)) < 0 || (r = start_trust(m)) < 0)
 		return r;
+	r = gui_new(d, d->ev, m->trust, &d->gui);
+	if (r < 0)
+		log_warning_errno(r, "Setting up santagui notifications failed, going on "
+				  "without them");
+	recorder_set_gui(d->rec, d->gui);
 	start_control(m);
 	start_services(m);
 	notify_ready(m);
@@ -508,6 +514,7 @@ static void stop(main_ctx *m)
 	m->control = control_free(m->control);
 	m->launcher = launcher_free(m->launcher);
 	recorder_stop(d->rec);
+	d->gui = gui_free(d->gui);
 	if (d->ev)
 		santad_store_events(d);
 	d->auth = auth_free(d->auth);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "eventlog.h"
+#include "gui.h"
 #include "log.h"
 #include "procinfo.h"
 #include "tty.h"
@@ -32,6 +33,7 @@ typedef struct recent_image {
 
 struct recorder {
 	santad_counters *counters;
+	gui *_Atomic gui;
 	pthread_t thread;
 	bool started;
 
@@ -187,6 +189,11 @@ int recorder_configure(recorder *r, santa_log_type type, const char *path)
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+void recorder_set_gui(recorder *r, gui *g)
+{
+	atomic_store(&r->gui, g);
 }
 
 void recorder_reopen(recorder *r)
@@ -610,6 +617,31 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 	return false;
 }
 
+static void show_block_in_gui(recorder *r, exec_record *rec, const proc_info *pi,
+			      const char *sha_hex)
+{
+	gui_block_info b = {
+		.path = record_path(rec),
+		.sha256 = sha_hex,
+		.reason = rec->reason,
+		.custom_msg = rec->custom_msg,
+		.custom_url = rec->custom_url,
+		.rule_policy = rec->rule_policy,
+		.rule_type = rec->rule_type,
+		.rule_identifier = rec->rule_policy ? sha_hex : NULL,
+		.user = pi->user,
+		.parent_name = pi->parent_comm,
+		.pid = rec->pid,
+		.ppid = pi->ppid,
+		.when = (double)rec->when.tv_sec + (double)rec->when.tv_nsec / 1e9,
+	};
+
+	gui *g = atomic_load(&r->gui);
+
+	if (g && b.path)
+		gui_post_block(g, &b);
+}
+
 static void handle_denied(recorder *r, exec_record *rec)
 {
 	const policy *p = rec->pol;
@@ -628,10 +660,13 @@ static void handle_denied(recorder *r, exec_record *rec)
 	log_exec(r, rec, &pi, NULL);
 	if (rec->store_event)
 		queue_event(r, rec, &pi);
-	if (rec->silent || !p || p->silent_tty || !pi.tty_nr)
+	if (rec->silent)
 		return;
 	if (rec->has_sha256)
 		santa_hex(rec->sha256, SANTA_SHA256_LEN, hex);
+	show_block_in_gui(r, rec, &pi, rec->has_sha256 ? hex : NULL);
+	if (!p || p->silent_tty || !pi.tty_nr)
+		return;
 	tty_block_info info = {
 		.path = record_path(rec),
 		.sha256 = rec->has_sha256 ? hex : NULL,

@@ -82,6 +82,8 @@ typedef struct exec_record {
 	char *custom_msg;       /* the deciding rule's, owned */
 	char *custom_url;
 	bool store_event;       /* also an event for the sync server */
+	int rule_policy;        /* the deciding rule's, 0 when none */
+	int rule_type;
 	bool has_proc;          /* PROC read before the answer (denials) */
 	proc_info proc;
 	policy *pol;            /* the policy that decided (a reference) */
@@ -105,6 +107,10 @@ void recorder_stop(recorder *r);
 /* Hand REC over (any thread). False when it was dropped: the caller still
  * owns it then. */
 bool recorder_push(recorder *r, exec_record *rec);
+/* Where denials are shown to the user (gui.h); NULL: nowhere. Any time;
+ * the gui must outlive the recorder's thread (recorder_stop). */
+struct gui;
+void recorder_set_gui(recorder *r, struct gui *g);
 /* Reopen the log file (SIGHUP after logrotate moved it). */
 void recorder_reopen(recorder *r);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gui.h"
 #include "log.h"
 
 #define RULE_TEXT_MAX 2048u
@@ -618,8 +619,11 @@ int santad_publish_policy(santad *d, const char *why, char *errbuf, size_t errsi
 	/* Even a change that cannot turn an allow into a deny may overturn a
 	 * cached denial (LOCKDOWN to MONITOR, a new allow regex). */
 	auth_publish(d->auth, p, NULL, flush ? AUTH_FLUSH_ALL : AUTH_FLUSH_DENIES);
-	if (old && old->mode != p->mode)
+	if (old && old->mode != p->mode) {
 		log_notice("Client mode is now %s (%s)", santa_client_mode_name(p->mode), why);
+		if (d->gui)
+			gui_post_client_mode(d->gui, p->mode);
+	}
 	if (flush && old)
 		log_info("Policy changed (%s): decision cache and kernel allows flushed", why);
 	policy_unref(old);
@@ -671,10 +675,14 @@ int santad_sync_settings_update(santad *d, const Santa__SyncSettings *s, char *e
 
 int santad_gui_post(santad *d, const char *message)
 {
-	/* No GUI connection yet: santagui's notifier endpoint is not wired up
-	 * (it needs the IPC layer's endpoints). The message is dropped. */
-	log_debug("No GUI connected; not showing \"%s\"", message ? message : "");
+	if (d->gui)
+		gui_post_rule_sync(d->gui, message);
 	return 0;
+}
+
+struct gui *santad_gui(santad *d)
+{
+	return d->gui;
 }
 
 const santad_counters *santad_get_counters(const santad *d)

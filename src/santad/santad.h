@@ -203,9 +203,13 @@ int santad_sync_settings_update(santad *d, const Santa__SyncSettings *s,
 
 /* --- The user's GUI (santagui) --- */
 
-/* Queue MESSAGE for the active user's GUI (rule sync notifications).
- * Returns 0 even when no GUI is connected (the message is dropped). */
+/* Queue MESSAGE for the active user's GUI (rule sync notifications; NULL
+ * for the default sentence). Returns 0 even when no GUI is connected (it
+ * waits in gui.c's bounded queue). */
 int santad_gui_post(santad *d, const char *message);
+/* santagui's side (gui.h), for SetNotificationListener and SyncBundleEvent;
+ * NULL when it could not be set up. */
+struct gui *santad_gui(santad *d);
 
 /* --- Counters, updated by any thread; read with atomic loads. --- */
 
