@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gui.h"
 #include "log.h"
 #include "santa-build.h"
 #include "sha256.h"
@@ -414,32 +415,54 @@ static void control_get_sync_settings(ipc_call *call, const ProtobufCMessage *re
 	ipc_call_reply(call, &ss.base);
 }
 
-/* --- santagui --- */
+/* --- santagui (gui.c does the work) --- */
+
+static struct gui *control_gui(control *c, ipc_call *call, const char *method)
+{
+	struct gui *g = santad_gui(c->d);
+
+	if (!g)
+		ipc_call_fail(call, IPC_E_INVALID, "%s: santad's GUI support is not running",
+			      method);
+	return g;
+}
 
 static void control_set_listener(ipc_call *call, const ProtobufCMessage *req, void *userdata)
 {
-	int fd = ipc_call_take_fd(call);
+	control *c = userdata;
+	struct gui *g;
 
-	if (fd >= 0)
-		close(fd);
-	/* XXX santad.h has no way to hand santad a GUI endpoint yet. */
-	ipc_call_fail(call, IPC_E_INVALID,
-		      "SetNotificationListener: santad does not take notification listeners yet");
+	if (control_unknown_fields(call, req))
+		return;
+	g = control_gui(c, call, "SetNotificationListener");
+	if (g)
+		gui_set_listener(g, call);
 }
 
 static void control_sync_bundle_event(ipc_call *call, const ProtobufCMessage *req,
 				      void *userdata)
 {
 	const Santa__EventList *el = (const Santa__EventList *)req;
+	control *c = userdata;
+	struct gui *g;
 
-	if (el->n_events > CONTROL_MAX_BUNDLE_EVENTS) {
-		ipc_call_fail(call, IPC_E_INVALID, "SyncBundleEvent: more than %d events",
-			      CONTROL_MAX_BUNDLE_EVENTS);
+	if (control_unknown_fields(call, req))
+		return;
+	if (el->n_events == 0 || el->n_events > CONTROL_MAX_BUNDLE_EVENTS) {
+		ipc_call_fail(call, IPC_E_INVALID, "SyncBundleEvent: between 1 and %d events, "
+			      "not %zu", CONTROL_MAX_BUNDLE_EVENTS, el->n_events);
 		return;
 	}
-	/* XXX santad.h has no store for bundle events yet. */
-	ipc_call_fail(call, IPC_E_INVALID, "SyncBundleEvent: santad does not store bundle "
-		      "events yet");
+	for (size_t i = 0; i < el->n_events; i++) {
+		if (el->events[i]->base.n_unknown_fields) {
+			ipc_call_fail(call, IPC_E_INVALID, "SyncBundleEvent: event %zu: unknown "
+				      "field %u", i, el->events[i]->base.unknown_fields[0].tag);
+			return;
+		}
+	}
+	g = control_gui(c, call, "SyncBundleEvent");
+	if (g)
+		gui_sync_bundle_event(g, call, el);
 }
 
 /* --- Privileged: cache, rules, events, sync settings --- */

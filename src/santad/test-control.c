@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "control.h"
+#include "gui.h"
 
 #define SHA_A "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
 #define SHA_B "0000000000000000000000000000000000000000000000000000000000000001"
@@ -306,6 +307,22 @@ int santad_sync_settings_update(santad *d, const Santa__SyncSettings *s, char *e
 	if (s->has_client_mode)
 		d->cfg.client_mode = (santa_client_mode)s->client_mode;
 	return 0;
+}
+
+/* No GUI in these tests: the GUI methods must say so. */
+struct gui *santad_gui(santad *d)
+{
+	return NULL;
+}
+
+void gui_set_listener(gui *g, ipc_call *call)
+{
+	fail_msg("gui_set_listener called without a gui");
+}
+
+void gui_sync_bundle_event(gui *g, ipc_call *call, const Santa__EventList *events)
+{
+	fail_msg("gui_sync_bundle_event called without a gui");
 }
 
 int santad_gui_post(santad *d, const char *message)
