@@ -249,27 +249,44 @@ static int rule_send_batches(santactl_ctx *ctx, const santactl_rules *rs, int cl
 	return 0;
 }
 
-/* The whole of FILE as a string. */
+/* The whole of FILE as a string: a regular file, or a pipe such as
+ * /dev/stdin, up to SANTACTL_IMPORT_MAX_BYTES. */
 static char *rule_read_file(const char *file, size_t *ret_len)
 {
-	struct stat st;
+	size_t len = 0, cap = 0;
 	char *text = NULL;
-	size_t len = 0;
 	ssize_t n;
 	int fd;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0)
 		goto fail;
-	if (st.st_size > (off_t)SANTACTL_IMPORT_MAX_BYTES) {
-		errno = EFBIG;
-		goto fail;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text)
-		goto fail;
-	while ((n = read(fd, text + len, (size_t)st.st_size - len)) > 0)
+	for (;;) {
+		if (len == cap) {
+			/* One byte past the limit tells a file at the limit from
+			 * a larger one. */
+			size_t want = cap ? 2 * cap : 1u << 16;
+			char *bigger;
+
+			if (want > SANTACTL_IMPORT_MAX_BYTES + 1)
+				want = SANTACTL_IMPORT_MAX_BYTES + 1;
+			if (want == cap) {
+				errno = EFBIG;
+				goto fail;
+			}
+			bigger = realloc(text, want + 1);
+			if (!bigger)
+				goto fail;
+			text = bigger;
+			cap = want;
+		}
+		n = read(fd, text + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
 		len += (size_t)n;
+	}
 	if (n < 0)
 		goto fail;
 	text[len] = '\0';

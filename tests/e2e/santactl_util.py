@@ -54,16 +54,17 @@ def santactl_path(santad):
     return str(pathlib.Path(santad.build_dir) / "src" / "santactl" / "santactl")
 
 
-def santactl(santad, *args, user=None, timeout=30, env=None):
+def santactl(santad, *args, user=None, timeout=30, env=None, stdin_text=None):
     """Run `santactl --config <santad's config> ARGS` as root, or as USER
-    (a name, with setpriv). Returns the CompletedProcess."""
+    (a name, with setpriv), with STDIN_TEXT on its stdin. Returns the
+    CompletedProcess."""
     cmd = [santactl_path(santad), "--config", str(santad.config_path), *args]
     if user:
         pw = pwd.getpwnam(user)
         cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
                *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+                          env=env, input=stdin_text)
 
 
 def status_json(santad, user=None):

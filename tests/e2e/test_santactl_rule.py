@@ -103,8 +103,9 @@ def test_import_export_round_trip(santad, tmp_path):
     r = rule(santad, "--import", str(out), "--clean-all")
     assert r.returncode == 0, r.stdout + r.stderr
     assert status_json(santad)["database"]["binary_rules"] == 2
-    r = rule(santad, "--import", write_rules(tmp_path / "one.json", rules[:1]), "--clean-all")
-    assert r.returncode == 0
+    r = santactl(santad, "rule", "--import", "/dev/stdin", "--clean-all",
+                 stdin_text=json.dumps({"rules": rules[:1]}))
+    assert r.returncode == 0, r.stdout + r.stderr
     assert status_json(santad)["database"]["binary_rules"] == 1
 
 
