@@ -107,6 +107,7 @@ static struct {
 	ipc_conn *conn;
 	bool ready;
 	bool owed;                  /* an export could not be sent yet */
+	bool lost;                  /* was connected once, then lost it */
 	unsigned connect_failures;  /* in the current streak */
 	uint64_t retry_usec;
 	sd_event_source *tick, *retry;
@@ -631,7 +632,7 @@ static void conn_ready(ipc_conn *c, int err, void *userdata)
 {
 	if (err < 0)
 		return;     /* conn_closed follows with the reason */
-	if (M.connect_failures > 0)
+	if (M.lost || M.connect_failures > 0)
 		log_notice("Connected to santametricservice again, after %u failed attempt(s)",
 			   M.connect_failures);
 	else
@@ -657,6 +658,7 @@ static void conn_closed(ipc_conn *c, int err, const char *reason, void *userdata
 	if (was_ready) {
 		log_warning("Lost the connection to santametricservice: %s; reconnecting",
 			    reason ? reason : ipc_strerror(err));
+		M.lost = true;
 		M.owed = true;
 		schedule_retry();
 		return;
