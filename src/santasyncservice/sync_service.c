@@ -106,6 +106,7 @@ typedef struct svc_knobs {
 	uint32_t attempts;
 	uint32_t backoff_ms;
 	uint32_t timeout_ms;
+	uint32_t max_pages;        /* rule pages per sync; 0 = the engine's */
 } svc_knobs;
 
 typedef struct svc_recent {
@@ -501,6 +502,7 @@ static void svc_run_job(svc *s, svc_job *job, const sync_sysinfo *info)
 			.santa_version = SANTA_VERSION,
 		},
 		.now = svc_now,
+		.max_rule_pages = s->knobs.max_pages,
 	};
 	ipc_client *cl = NULL;
 	sync_result res;
@@ -654,15 +656,10 @@ static Santa__PostEventsRequest *svc_copy_events(const Santa__PostEventsRequest 
 	return copy;
 }
 
-static void svc_post_events(ipc_call *call, const ProtobufCMessage *request, void *userdata)
+static void svc_queue_events(svc *s, const Santa__PostEventsRequest *req)
 {
-	const Santa__PostEventsRequest *req = (const Santa__PostEventsRequest *)request;
-	Santa__Empty reply = SANTA__EMPTY__INIT;
-	svc *s = userdata;
 	svc_job *job;
 
-	/* santad does not wait for the upload, only for our receipt. */
-	ipc_call_reply(call, &reply.base);
 	if (!s->cfg.sync_base_url || req->n_events == 0)
 		return;
 	if (s->n_posts >= SVC_MAX_POSTS) {
@@ -685,6 +682,16 @@ static void svc_post_events(ipc_call *call, const ProtobufCMessage *request, voi
 	}
 	s->n_posts++;
 	svc_enqueue(s, job);
+}
+
+static void svc_post_events(ipc_call *call, const ProtobufCMessage *request, void *userdata)
+{
+	Santa__Empty reply = SANTA__EMPTY__INIT;
+
+	/* The request lives as long as the call: take what we need first.
+	 * santad then waits only for our receipt, not for the upload. */
+	svc_queue_events(userdata, (const Santa__PostEventsRequest *)request);
+	ipc_call_reply(call, &reply.base);
 }
 
 static void svc_spindown(ipc_call *call, const ProtobufCMessage *request, void *userdata)
@@ -854,7 +861,8 @@ static int svc_machine_id(svc *s)
 	return 0;
 }
 
-static int svc_setup(svc *s, const char *config_file, const char *socket_path)
+static int svc_setup(svc *s, const char *config_file, const char *socket_path,
+		     const svc_knobs *flags)
 {
 	char err[512];
 	int fd, r;
@@ -864,9 +872,17 @@ static int svc_setup(svc *s, const char *config_file, const char *socket_path)
 		log_error("Loading the configuration failed: %s", err);
 		return -EINVAL;
 	}
-	s->knobs = (svc_knobs){ SYNC_HTTP_DEFAULT_ATTEMPTS, SYNC_HTTP_DEFAULT_BACKOFF_MS,
-				SYNC_HTTP_DEFAULT_TIMEOUT_MS };
+	s->knobs = (svc_knobs){ .attempts = SYNC_HTTP_DEFAULT_ATTEMPTS,
+				.backoff_ms = SYNC_HTTP_DEFAULT_BACKOFF_MS,
+				.timeout_ms = SYNC_HTTP_DEFAULT_TIMEOUT_MS };
 	svc_knobs_load(s);
+	if (flags->attempts)
+		s->knobs.attempts = flags->attempts;
+	if (flags->backoff_ms)
+		s->knobs.backoff_ms = flags->backoff_ms;
+	if (flags->timeout_ms)
+		s->knobs.timeout_ms = flags->timeout_ms;
+	s->knobs.max_pages = flags->max_pages;
 	s->interval = s->cfg.full_sync_interval >= SYNC_MIN_FULL_SYNC_INTERVAL ?
 			      s->cfg.full_sync_interval : SYNC_DEFAULT_FULL_SYNC_INTERVAL;
 	if (svc_join_path(s->cfg.run_directory, "santad.sock", &s->santad_path) < 0)
@@ -932,11 +948,56 @@ static void svc_done(svc *s)
 	santa_config_done(&s->cfg);
 }
 
+static int svc_parse_knob(const char *arg, uint32_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || v < 1 || v > 3600000)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static uint32_t *svc_knob_field(svc_knobs *k, int opt)
+{
+	switch (opt) {
+	case 'a':
+		return &k->attempts;
+	case 'b':
+		return &k->backoff_ms;
+	case 't':
+		return &k->timeout_ms;
+	default:
+		return &k->max_pages;
+	}
+}
+
+static const char *svc_knob_name(int opt)
+{
+	switch (opt) {
+	case 'a':
+		return "retry-attempts";
+	case 'b':
+		return "retry-backoff-ms";
+	case 't':
+		return "request-timeout-ms";
+	default:
+		return "max-rule-pages";
+	}
+}
+
 static void svc_usage(FILE *f)
 {
 	fprintf(f, "Usage: santasyncservice [--config FILE] [--socket PATH] [--debug]\n"
+		"                        [--retry-attempts N] [--retry-backoff-ms MS]\n"
+		"                        [--request-timeout-ms MS] [--max-rule-pages N]\n"
 		"Talks to the sync server for santad. Normally started by systemd or\n"
-		"santad with its listening socket passed as LISTEN_FDS.\n");
+		"santad with its listening socket passed as LISTEN_FDS. The retry flags\n"
+		"override SyncRetryAttempts, SyncRetryBackoffMs and SyncRequestTimeoutMs;\n"
+		"--max-rule-pages lowers the bound on rule pages per sync (10000).\n");
 }
 
 int main(int argc, char **argv)
@@ -946,9 +1007,14 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "retry-attempts", required_argument, NULL, 'a' },
+		{ "retry-backoff-ms", required_argument, NULL, 'b' },
+		{ "request-timeout-ms", required_argument, NULL, 't' },
+		{ "max-rule-pages", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	const char *config_file = NULL, *socket_path = NULL;
+	svc_knobs flags = { 0 };
 	svc s = { .inbox_fd = -1 };
 	int c, r;
 
@@ -964,6 +1030,16 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			log_set_level(SANTA_LOG_DEBUG);
+			break;
+		case 'a':
+		case 'b':
+		case 't':
+		case 'p':
+			if (svc_parse_knob(optarg, svc_knob_field(&flags, c)) < 0) {
+				log_error("--%s: \"%s\" is not a number from 1 to 3600000",
+					  svc_knob_name(c), optarg);
+				return 1;
+			}
 			break;
 		case 'h':
 			svc_usage(stdout);
@@ -982,7 +1058,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	r = svc_setup(&s, config_file, socket_path);
+	r = svc_setup(&s, config_file, socket_path, &flags);
 	if (r == 0) {
 		r = pthread_create(&s.worker, NULL, svc_worker, &s);
 		s.worker_started = r == 0;
