@@ -157,6 +157,12 @@ int santa_listen_fd(const char *name)
 	r = activation_check_socket(fd);
 	if (r < 0)
 		return r;
+	/* Launchers pass the socket blocking (systemd's NonBlocking=no). An
+	 * event loop accepts until EAGAIN, and on a blocking socket the accept
+	 * after the last pending connection would stall the service for good. */
+	r = fcntl(fd, F_GETFL);
+	if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
+		return -errno;
 
 	for (unsigned long i = 0; i < n; i++)
 		if (i != sel)

@@ -18,7 +18,8 @@
  * $LISTEN_FDNAMES (NULL: the only one passed, whatever its name).
  *
  * The descriptor must be an AF_UNIX SOCK_SEQPACKET socket that listens. It
- * is returned close-on-exec; every other passed descriptor is closed, and
+ * is returned close-on-exec and non-blocking (the launcher's copy shares
+ * that flag, and never accepts); every other passed descriptor is closed, and
  * the LISTEN_* variables are removed so that nothing this process starts
  * believes they are meant for it.
  *

@@ -83,6 +83,7 @@ static void test_one_socket(void **state)
 	set_env(NULL, "1", "santametricservice");
 	assert_int_equal(santa_listen_fd("santametricservice"), 3);
 	assert_int_equal(fcntl(3, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(fcntl(3, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
 	assert_null(getenv("LISTEN_PID"));
 	assert_null(getenv("LISTEN_FDS"));
 	assert_null(getenv("LISTEN_FDNAMES"));
