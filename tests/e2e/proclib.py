@@ -7,12 +7,16 @@ connect, and ipc-probe (ipc_probe.c, built here against the build tree)
 for a client of ours with any role.
 """
 import os
+import pathlib
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+
+import pytest
 
 SERVICES = ("santasyncservice", "santametricservice", "santabundleservice")
 
@@ -213,3 +217,69 @@ def run_probe(probe_dir, role, config, sock, service, method=None,
                "--clear-groups", "--"] + cmd
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout + p.stderr
+
+
+# --- santad whose services can read its configuration ---
+
+# The conftest fixture keeps santad's tree under pytest's tmp_path, which
+# is private to root (/tmp/pytest-of-root is 0700): services that santad
+# starts as nobody could not read the configuration there. These tests put
+# the tree in a root-owned directory that others may traverse.
+SAFE_BASE = "/run"
+
+
+def trusted_dirs(build_dir, probe_dir=None):
+    """The build's executables, then the probes (after them, so that the
+    launcher finds the real services first)."""
+    src = pathlib.Path(build_dir) / "src"
+    dirs = sorted(str(p) + "/" for p in src.iterdir() if p.is_dir())
+    if probe_dir:
+        dirs.append(str(probe_dir).rstrip("/") + "/")
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def probe_dir(build_dir):
+    """ipc-probe copies, one per role, in BUILD/e2e-probes (root's and
+    closed to others, as the IPC layer demands of our executables)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    return build_probe(str(root), str(build_dir), str(pathlib.Path(build_dir) / "e2e-probes"))
+
+
+@pytest.fixture
+def proc_santad(build_dir, tmpfs, probe_dir):
+    """make(overrides=None, name="santad") -> a started conftest
+    SantadProcess whose tree is readable by its services and whose
+    TrustedExecutables include the probes. Stopped and removed at the end."""
+    import conftest
+
+    made = []
+
+    def make(overrides=None, name="santad", start=True):
+        base = tempfile.mkdtemp(prefix="santa-proc-", dir=SAFE_BASE)
+        os.chmod(base, 0o755)
+        cfg = {"TrustedExecutables": trusted_dirs(build_dir, probe_dir)}
+        cfg.update(overrides or {})
+        d = conftest.SantadProcess(build_dir, tmpfs, os.path.join(base, name), cfg)
+        made.append((d, base))
+        if start:
+            d.start()
+        return d
+
+    try:
+        yield make
+    finally:
+        for d, base in made:
+            d.stop()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def socket_of(santad, service):
+    return str(pathlib.Path(santad.run_dir) / f"{service}.sock")
+
+
+def probe(santad, probe_dir, role, service, method=None, user=None):
+    """Run the probe as ROLE against SERVICE's socket of SANTAD."""
+    sock = str(santad.socket_path) if service == "santad" else socket_of(santad, service)
+    return run_probe(probe_dir, role, str(santad.config_path), sock, service,
+                     method=method, user=user)
