@@ -283,3 +283,52 @@ def probe(santad, probe_dir, role, service, method=None, user=None):
     sock = str(santad.socket_path) if service == "santad" else socket_of(santad, service)
     return run_probe(probe_dir, role, str(santad.config_path), sock, service,
                      method=method, user=user)
+
+
+_FOREIGN = r"""
+import json, socket, sys, time
+path, send, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(timeout)
+frames, closed = [], False
+try:
+    s.connect(path)
+except PermissionError:
+    print(json.dumps({"frames": [], "closed": True, "denied": True}))
+    sys.exit(0)
+if send:
+    try:
+        s.send(bytes.fromhex(send))
+    except OSError:
+        pass
+deadline = time.monotonic() + timeout
+while time.monotonic() < deadline:
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        break
+    except ConnectionResetError:
+        closed = True
+        break
+    if not data:
+        closed = True
+        break
+    frames.append(data.hex())
+print(json.dumps({"frames": frames, "closed": closed, "denied": False}))
+"""
+
+
+def foreign_try(path, user=None, send=None, timeout=4.0):
+    """seqpacket_try from a separate python3 process, as USER (a name) or
+    root: a foreign executable of a chosen uid. Returns (frames, closed,
+    denied): denied when the socket's mode kept it from connecting at all."""
+    import json
+    cmd = ["/usr/bin/python3", "-c", _FOREIGN, path, (send or b"").hex(), str(timeout)]
+    if user:
+        pw = pwd.getpwnam(user)
+        cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+               "--clear-groups", "--"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    return [bytes.fromhex(f) for f in out["frames"]], out["closed"], out["denied"]
