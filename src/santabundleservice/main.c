@@ -6,11 +6,13 @@
  * --socket creates one itself, for tests only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "activation.h"
 #include "config.h"
@@ -122,6 +124,13 @@ static int bsvc_listen(const bsvc_args *a)
 	if (fd < 0)
 		return log_error_errno(fd, "Getting the listening socket failed (systemd or "
 				       "santad pass it in LISTEN_FDS)");
+	/* Passed sockets may be blocking; the server accepts until EAGAIN. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		int r = log_error_errno(-errno, "Making the listening socket non-blocking failed");
+
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 

@@ -37,6 +37,9 @@ typedef struct bsvc_job {
 	uint32_t timeout_ms;
 	pthread_t thread;
 	bool started;
+	bool awaiting_ack;           /* final progress sent, reply held */
+	bool endpoint_pending;       /* progress endpoint handshake under way */
+	bool freeing;
 	atomic_bool cancel;
 	/* Written by the worker under LOCK, read by the main loop. */
 	pthread_mutex_t lock;
@@ -80,6 +83,8 @@ static void bsvc_job_free(bsvc_job *j)
 {
 	if (!j)
 		return;
+	j->freeing = true;
+	j->awaiting_ack = false;
 	if (j->started)
 		pthread_join(j->thread, NULL);
 	if (j->call)
@@ -161,6 +166,18 @@ static void *bsvc_worker(void *userdata)
 
 /* --- Replies and progress, on the main loop --- */
 
+static void bsvc_fill_progress(bsvc_job *j, const bundle_progress *p, const char *bpath,
+			       Santa__BundleProgress *m)
+{
+	m->event_id = j->event_id;
+	m->file_path = j->path;
+	m->bundle_path = (char *)(bpath ? bpath : "");
+	m->binary_count = p->binary_count;
+	m->file_count = p->file_count;
+	m->hashed_count = p->hashed_count;
+	m->done = p->done;
+}
+
 static void bsvc_send_progress(bsvc_job *j, const bundle_progress *p, const char *bpath)
 {
 	Santa__BundleProgress m = SANTA__BUNDLE_PROGRESS__INIT;
@@ -168,13 +185,7 @@ static void bsvc_send_progress(bsvc_job *j, const bundle_progress *p, const char
 
 	if (!j->progress || !ipc_conn_is_ready(j->progress))
 		return;
-	m.event_id = j->event_id;
-	m.file_path = j->path;
-	m.bundle_path = (char *)(bpath ? bpath : "");
-	m.binary_count = p->binary_count;
-	m.file_count = p->file_count;
-	m.hashed_count = p->hashed_count;
-	m.done = p->done;
+	bsvc_fill_progress(j, p, bpath, &m);
 	r = ipc_send_oneway(j->progress, j->s->progress_method, &m.base, -1);
 	if (r < 0)
 		log_debug("Sending progress to %s failed: %s", j->who, ipc_strerror(r));
@@ -297,6 +308,50 @@ static void bsvc_reply(bsvc_job *j)
 	j->call = NULL;
 }
 
+static void bsvc_complete(bsvc *s, bsvc_job *j)
+{
+	bsvc_reply(j);
+	s->running = NULL;
+	bsvc_job_free(j);
+	bsvc_start_next(s);
+	bsvc_check_idle(s);
+}
+
+static void bsvc_final_acked(ipc_conn *c, int err, const char *errmsg,
+			     const ProtobufCMessage *reply, void *userdata)
+{
+	bsvc_job *j = userdata;
+
+	if (!j->awaiting_ack)
+		return;   /* the job is being freed */
+	j->awaiting_ack = false;
+	bsvc_complete(j->s, j);
+}
+
+/* The last progress report goes as a call, and the reply waits for its
+ * answer: on two connections, nothing else would keep "done" from
+ * arriving after the result. True when the reply now waits. */
+static bool bsvc_send_final(bsvc_job *j)
+{
+	Santa__BundleProgress m = SANTA__BUNDLE_PROGRESS__INIT;
+	bundle_progress p = {
+		.done = true,
+		.binary_count = (uint32_t)j->b.n_binaries,
+		.hashed_count = (uint32_t)j->b.n_binaries,
+		.file_count = j->progress_now.file_count,
+	};
+
+	if (j->result < 0 || j->b.kind == BUNDLE_KIND_NONE || !j->progress ||
+	    !ipc_conn_is_ready(j->progress))
+		return false;
+	bsvc_fill_progress(j, &p, j->b.path, &m);
+	if (ipc_call_async(j->progress, j->s->progress_method, &m.base, -1, 2000000u,
+			   bsvc_final_acked, j) < 0)
+		return false;
+	j->awaiting_ack = true;
+	return true;
+}
+
 static void bsvc_poll_job(bsvc *s)
 {
 	bsvc_job *j = s->running;
@@ -304,7 +359,7 @@ static void bsvc_poll_job(bsvc *s)
 	bool dirty, finished;
 	const char *bpath;
 
-	if (!j)
+	if (!j || j->awaiting_ack)
 		return;
 	pthread_mutex_lock(&j->lock);
 	p = j->progress_now;
@@ -314,25 +369,18 @@ static void bsvc_poll_job(bsvc *s)
 	finished = j->finished;
 	pthread_mutex_unlock(&j->lock);
 
-	if (dirty && !finished && bsvc_now_usec() - j->last_sent_usec >= BSVC_PROGRESS_USEC)
+	/* The first report (the bundle is found) always goes, so that even a
+	 * quick bundle shows where it was looked for; later ones are spaced. */
+	if (dirty && (!j->last_sent_usec ||
+		      (!finished && bsvc_now_usec() - j->last_sent_usec >= BSVC_PROGRESS_USEC)))
 		bsvc_send_progress(j, &p, bpath);
 	if (!finished)
 		return;
 
 	pthread_join(j->thread, NULL);
 	j->started = false;
-	if (j->result >= 0) {
-		p = (bundle_progress){ .done = true,
-				       .binary_count = (uint32_t)j->b.n_binaries,
-				       .hashed_count = (uint32_t)j->b.n_binaries,
-				       .file_count = j->progress_now.file_count };
-		bsvc_send_progress(j, &p, j->b.path);
-	}
-	bsvc_reply(j);
-	s->running = NULL;
-	bsvc_job_free(j);
-	bsvc_start_next(s);
-	bsvc_check_idle(s);
+	if (!bsvc_send_final(j))
+		bsvc_complete(s, j);
 }
 
 static int bsvc_on_wake(sd_event_source *src, int fd, uint32_t revents, void *userdata)
@@ -349,7 +397,9 @@ static void bsvc_start_next(bsvc *s)
 	bsvc_job *j;
 	int r;
 
-	while (!s->running && s->head) {
+	/* A job starts once its progress endpoint is connected (or failed),
+	 * so that a quick bundle's reports are not lost before it is. */
+	while (!s->running && s->head && !s->head->endpoint_pending) {
 		j = s->head;
 		s->head = j->next;
 		if (!s->head)
@@ -410,9 +460,15 @@ static int bsvc_request_path(const Santa__HashBundleRequest *req, char **ret)
 
 static void bsvc_progress_ready(ipc_conn *c, int err, void *userdata)
 {
+	bsvc_job *j = userdata;
+
+	if (j->freeing)
+		return;
 	if (err < 0)
-		log_warning("The progress endpoint of a bundle request failed: %s; hashing "
-			    "goes on without progress", ipc_strerror(err));
+		log_warning("The progress endpoint of %s failed: %s; hashing goes on without "
+			    "progress", j->who, ipc_strerror(err));
+	j->endpoint_pending = false;
+	bsvc_start_next(j->s);
 }
 
 static int bsvc_job_new(bsvc *s, ipc_call *call, const Santa__HashBundleRequest *req,
@@ -442,7 +498,7 @@ static int bsvc_job_new(bsvc *s, ipc_call *call, const Santa__HashBundleRequest 
 
 static void bsvc_attach_progress(bsvc *s, bsvc_job *j, ipc_call *call, int fd)
 {
-	ipc_conn_opts opts = { .accept_roles = IPC_ROLE_BIT(IPC_ROLE_GUI) };
+	ipc_conn_opts opts = { .accept_roles = IPC_ROLE_BIT(IPC_ROLE_GUI), .userdata = j };
 	int r;
 
 	if (fd < 0)
@@ -454,7 +510,9 @@ static void bsvc_attach_progress(bsvc *s, bsvc_job *j, ipc_call *call, int fd)
 		j->progress = NULL;
 		log_warning("Connecting to the progress endpoint of %s failed: %s; hashing goes "
 			    "on without progress", j->who, ipc_strerror(r));
+		return;
 	}
+	j->endpoint_pending = true;
 }
 
 static void bsvc_on_hash(ipc_call *call, const ProtobufCMessage *m, void *userdata)

@@ -832,12 +832,15 @@ static void gui_log_bundle(gui *g, const Santa__Event *e, const char *path)
 				       json_object_new_string(nz(e->file_bundle_hash)));
 		json_object_object_add(o, "bundlename",
 				       json_object_new_string(nz(e->file_bundle_name)));
-		json_object_object_add(o, "bundleid", json_object_new_string(nz(e->file_bundle_id)));
+		json_object_object_add(o, "bundleid",
+				       json_object_new_string(nz(e->file_bundle_id)));
 		json_object_object_add(o, "bundlepath",
 				       json_object_new_string(nz(e->file_bundle_path)));
 		json_object_object_add(o, "path", json_object_new_string(path));
-		if (asprintf(&line, "%s\n", json_object_to_json_string_ext(
-				     o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		const char *js = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		if (asprintf(&line, "%s\n", js ? js : "{}") < 0)
 			line = NULL;
 		json_object_put(o);
 	} else if (type == SANTA_LOG_FILE) {
@@ -958,11 +961,25 @@ static void gui_read_dmi(const char *name, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* logind runs and manages seats: it lists at least one (seat0 on any
+ * machine with a display). An image may ship the directory empty, and a
+ * headless logind has no seat where a GUI could be active. */
+static bool gui_logind_has_seats(void)
+{
+	char **seats = NULL;
+	int n = sd_get_seats(&seats);
+
+	for (int i = 0; i < n; i++)
+		free(seats[i]);
+	free(seats);
+	return n > 0;
+}
+
 static int gui_watch_logind(gui *g)
 {
 	int r;
 
-	g->logind = access("/run/systemd/seats/", F_OK) == 0;
+	g->logind = gui_logind_has_seats();
 	if (!g->logind)
 		return 0;
 	r = sd_login_monitor_new("session", &g->monitor);

@@ -7,7 +7,7 @@
  * of its notifier endpoint; santad connects back over it
  * (ipc_endpoint_connect, proto/notifier.proto) and keeps the connection.
  * Of the registered GUIs, exactly one is active and gets notifications:
- *  - with logind (/run/systemd/seats exists): the newest registration
+ *  - with logind (sd_get_seats lists a seat): the newest registration
  *    whose session (sd_pid_get_session of the GUI) is active on its seat
  *    (sd_session_is_active); none when no GUI's session is active. santad
  *    watches logind (sd_login_monitor) and switches when the active

@@ -82,6 +82,8 @@ static void link_reply_empty(ipc_call *call)
 	ipc_call_reply(call, &empty.base);
 }
 
+/* Show N (built with result R) and answer CALL. The request belongs to
+ * CALL: everything that reads it must be done before this. */
 static void link_show(app *a, ipc_call *call, int r, notice *n, uint64_t *ret_id)
 {
 	if (r < 0) {
@@ -95,6 +97,15 @@ static void link_show(app *a, ipc_call *call, int r, notice *n, uint64_t *ret_id
 	link_reply_empty(call);
 }
 
+static void link_queue_bundle(app *a, const Santa__BlockNotification *b, uint64_t id)
+{
+	int r = bundler_enqueue(a->bundler, b->event, id);
+
+	if (r < 0)
+		log_warning("Queueing the bundle of '%s' for hashing failed: %s, ignoring",
+			    b->event->file_name, strerror(-r));
+}
+
 static void link_on_block(ipc_call *call, const ProtobufCMessage *req, void *userdata)
 {
 	const Santa__BlockNotification *b = (const Santa__BlockNotification *)req;
@@ -104,15 +115,18 @@ static void link_on_block(ipc_call *call, const ProtobufCMessage *req, void *use
 	int r;
 
 	r = notice_block(b, &n);
-	if (r >= 0)
-		log_info("santad reports a block of '%s' (%s)", n.path, n.reason);
-	link_show(a, call, r, &n, &id);
-	if (r >= 0 && id && b->needs_bundle_hash && b->event) {
-		r = bundler_enqueue(a->bundler, b->event, id);
-		if (r < 0)
-			log_warning("Queueing the bundle of '%s' for hashing failed: %s, ignoring",
-				    b->event->file_name, strerror(-r));
+	if (r < 0) {
+		link_show(a, call, r, &n, NULL);
+		return;
 	}
+	log_info("santad reports a block of '%s' (%s)", n.path, n.reason);
+	r = display_show(a->display, &n, &id);
+	if (r < 0)
+		log_warning("Showing '%s' failed: %s", n.summary, strerror(-r));
+	notice_done(&n);
+	if (r >= 0 && b->needs_bundle_hash && b->event)
+		link_queue_bundle(a, b, id);
+	link_reply_empty(call);
 }
 
 static void link_on_mode(ipc_call *call, const ProtobufCMessage *req, void *userdata)
