@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,11 @@ int main(int argc, char **argv)
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (c < 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			/* santa_listen_fd hands the socket over non-blocking. */
+			if (errno == EAGAIN && poll(&p, 1, -1) >= 0)
+				continue;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			return 4;
