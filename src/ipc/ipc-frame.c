@@ -348,7 +348,7 @@ static void rcvd_take_cmsg(struct ipc_rcvd *r, struct cmsghdr *cm)
 	}
 }
 
-int ipc_recv(int fd, uint8_t *buf, struct ipc_rcvd *r)
+static int recv_flags(int fd, uint8_t *buf, struct ipc_rcvd *r, int flags)
 {
 	union {
 		struct cmsghdr align;
@@ -365,7 +365,7 @@ int ipc_recv(int fd, uint8_t *buf, struct ipc_rcvd *r)
 	ssize_t n;
 
 	*r = (struct ipc_rcvd){ .pidfd = -1 };
-	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
 	r->n = n;
@@ -375,6 +375,16 @@ int ipc_recv(int fd, uint8_t *buf, struct ipc_rcvd *r)
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		r->truncated = true;
 	return 0;
+}
+
+int ipc_recv(int fd, uint8_t *buf, struct ipc_rcvd *r)
+{
+	return recv_flags(fd, buf, r, MSG_DONTWAIT);
+}
+
+int ipc_recv_wait(int fd, uint8_t *buf, struct ipc_rcvd *r)
+{
+	return recv_flags(fd, buf, r, 0);
 }
 
 void ipc_rcvd_close(struct ipc_rcvd *r)

@@ -149,6 +149,8 @@ struct ipc_rcvd {
  * Returns 0, or -EAGAIN, or -errno. Descriptors that came with it are in
  * R and belong to the caller (ipc_rcvd_close). */
 int ipc_recv(int fd, uint8_t *buf, struct ipc_rcvd *r);
+/* The same, waiting as long as the socket's SO_RCVTIMEO allows. */
+int ipc_recv_wait(int fd, uint8_t *buf, struct ipc_rcvd *r);
 void ipc_rcvd_close(struct ipc_rcvd *r);
 /* Take the first SCM_RIGHTS descriptor, or -1. */
 int ipc_rcvd_take_fd(struct ipc_rcvd *r);
