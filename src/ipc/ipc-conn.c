@@ -63,17 +63,14 @@ static uint8_t *tls_buffer(uint8_t **slot)
 	return *slot;
 }
 
+/* The clock itself, not sd_event_now(): that is the time of the loop's last
+ * wake-up, which may be long past when a call is made. */
 static uint64_t conn_now(const ipc_conn *c)
 {
-	uint64_t now;
+	struct timespec ts;
 
-	if (sd_event_now(c->ev, CLOCK_MONOTONIC, &now) < 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	}
-	return now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* --- Closing --- */
@@ -534,6 +531,7 @@ static void call_free(struct ipc_call *call)
 {
 	ipc_conn *c = call->conn;
 
+	c->n_incoming--;
 	if (call->request)
 		protobuf_c_message_free_unpacked(call->request, NULL);
 	if (call->fd >= 0)
@@ -578,15 +576,11 @@ int ipc_call_take_fd(ipc_call *call)
 	return fd;
 }
 
-/* The call is answered: it no longer counts against the peer's limit. */
 static bool call_answerable(ipc_call *call)
 {
 	ipc_conn *c = call->conn;
 
-	if (call->oneway)
-		return false;
-	c->n_incoming--;
-	return c->state == IPC_CONN_READY && !c->defer;
+	return !call->oneway && c->state == IPC_CONN_READY && !c->defer;
 }
 
 int ipc_call_reply(ipc_call *call, const ProtobufCMessage *reply)
@@ -1037,7 +1031,8 @@ static int rx_call_check(ipc_conn *c, const struct ipc_msg *m, int fd, char *why
 		return IPC_E_INVALID;
 	}
 	im = &svc->methods[m->method];
-	if (m->kind == IPC_K_CALL && c->n_incoming >= c->limits.max_inflight) {
+	/* One-way messages count too: a handler may keep them. */
+	if (c->n_incoming >= c->limits.max_inflight) {
 		snprintf(why, WHY_MAX, "more than %u calls in flight", c->limits.max_inflight);
 		return IPC_E_LIMIT;
 	}
@@ -1086,8 +1081,7 @@ static int rx_call(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, cha
 	call->oneway = m->kind == IPC_K_ONEWAY;
 	call->fd = fd;
 	call->request = req;
-	if (!call->oneway)
-		c->n_incoming++;
+	c->n_incoming++;
 	svc->methods[m->method].handler(call, req, svc->userdata);
 	return 0;
 }

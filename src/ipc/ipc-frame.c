@@ -47,6 +47,7 @@ void ipc_rx_reset(struct ipc_rx *rx)
 	free(rx->buf);
 	rx->buf = NULL;
 	rx->have = 0;
+	rx->cap = 0;
 	rx->active = false;
 }
 
@@ -103,9 +104,14 @@ static int rx_first(struct ipc_rx *rx, const struct ipc_frame_hdr *h, const uint
 		snprintf(why, whysz, "bad first fragment (%u of %u bytes)", h->len, h->total);
 		return IPC_E_INVALID;
 	}
-	rx->buf = malloc(h->total);
-	if (!rx->buf)
+	/* Room for what came, not for what the header announces: a peer must
+	 * send the bytes to make us hold them. */
+	rx->cap = h->len;
+	rx->buf = malloc(rx->cap);
+	if (!rx->buf) {
+		snprintf(why, whysz, "out of memory reassembling a message");
 		return -ENOMEM;
+	}
 	memcpy(rx->buf, payload, h->len);
 	rx->have = h->len;
 	rx->first = *h;
@@ -130,6 +136,20 @@ static int rx_next(struct ipc_rx *rx, const struct ipc_frame_hdr *h, const uint8
 		snprintf(why, whysz, "bad fragment (%u bytes at %u of %u)", h->len, rx->have,
 			 f->total);
 		return IPC_E_INVALID;
+	}
+	if (rx->have + h->len > rx->cap) {
+		uint32_t cap = rx->cap * 2 > rx->have + h->len ? rx->cap * 2 : rx->have + h->len;
+		uint8_t *buf;
+
+		if (cap > f->total)
+			cap = f->total;
+		buf = realloc(rx->buf, cap);
+		if (!buf) {
+			snprintf(why, whysz, "out of memory reassembling a message");
+			return -ENOMEM;
+		}
+		rx->buf = buf;
+		rx->cap = cap;
 	}
 	memcpy(rx->buf + rx->have, payload, h->len);
 	rx->have += h->len;

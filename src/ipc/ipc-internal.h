@@ -98,6 +98,7 @@ struct ipc_rx {
 	struct ipc_frame_hdr first;
 	uint8_t *buf;
 	uint32_t have;
+	uint32_t cap;                /* grows as fragments arrive, up to first.total */
 };
 
 void ipc_rx_init(struct ipc_rx *rx, uint32_t max_message);
@@ -276,6 +277,7 @@ struct ipc_conn {
 	ipc_server *server;
 	ipc_conn *srv_prev, *srv_next;
 	bool uid_counted;
+	uid_t counted_uid;
 };
 
 int ipc_conn_new(sd_event *ev, int fd, bool server_side, const ipc_limits *limits,

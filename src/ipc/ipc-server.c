@@ -71,6 +71,7 @@ static bool uid_admit(ipc_server *s, ipc_conn *c, uid_t uid)
 		return false;
 	u->n++;
 	c->uid_counted = true;
+	c->counted_uid = uid;
 	return true;
 }
 
@@ -78,7 +79,7 @@ void ipc_server_conn_gone(ipc_server *s, ipc_conn *c)
 {
 	struct uid_count *u;
 
-	if (c->uid_counted && (u = uid_slot(s, c->peer.uid, false)))
+	if (c->uid_counted && (u = uid_slot(s, c->counted_uid, false)))
 		u->n--;
 	c->uid_counted = false;
 	if (c->srv_prev)
