@@ -8,14 +8,28 @@
  *  1. Multiplexing: a server serves many clients; a connection carries many
  *     calls at once, each reply matched to its call by id, plus one-way
  *     messages, in both directions.
- *  2. Peer validation: the kernel says who the peer is (SO_PEERCRED and
- *     SO_PEERPIDFD, or SCM_CREDENTIALS on an endpoint); the peer must run
- *     one of the executables in the trust table and have a role the service
- *     accepts. Root peers get the privileged interface, others the
- *     unprivileged one; calling outside it is refused, never run.
- *  3. Forced establishment: a connection is usable only after a hello and
- *     its answer, within a deadline. No call can be sent before that, and a
+ *  2. Peer validation, on both ends, before any handler runs: the kernel
+ *     says who the peer is (SO_PEERCRED and SO_PEERPIDFD for the client;
+ *     SCM_CREDENTIALS and SCM_PIDFD on the server's first frame, so that a
+ *     socket-activated service is seen, not its activator; SCM_CREDENTIALS
+ *     on the hello at an endpoint); the peer must run one of the
+ *     executables in the trust table and have a role the service accepts.
+ *     Root peers (and ipc_service.privileged_roles) get the privileged
+ *     interface, others the unprivileged one; a call outside it is refused
+ *     with IPC_E_NOT_PERMITTED and never run, and the connection stays.
+ *  3. Forced establishment: the server speaks first (a challenge, sent only
+ *     after it validated the client), the client answers with a hello that
+ *     echoes it, the server replies; all within handshake_usec. Calls made
+ *     before that are queued and fail with the handshake's error, and a
  *     failure is reported to the caller at once.
+ *
+ * Wire: one datagram per frame, a 24-byte header (kind, flags, method
+ * index, request id, lengths) and a protobuf payload; messages above 32 KiB
+ * travel as fragments. A descriptor rides on a message's first frame
+ * (SCM_RIGHTS), only for methods with IPC_METHOD_ACCEPT_FD. A malformed,
+ * truncated, oversized or unknown frame, a stray descriptor, a peer over
+ * its limits, or a refused handshake closes that connection only, with a
+ * reason (naming the peer, see ipc_peer_describe) given to on_close.
  *  4. Two-way communication: a process makes an anonymous endpoint
  *     (ipc_endpoint_new), passes one end over a validated connection, and
  *     the receiver connects over it (ipc_endpoint_connect) with the same
@@ -32,8 +46,10 @@
  * from that loop's thread; its functions must be called from that thread
  * only. Different loops in different threads are independent. Callbacks
  * (handlers, reply and close callbacks) are never run from inside the API
- * call that causes them (ipc_call_async never completes synchronously),
- * except ipc_conn_close, which runs them before it returns.
+ * call that causes them (ipc_call_async never completes synchronously, a
+ * send failure closes the connection from the loop), except in
+ * ipc_conn_close, ipc_server_free and the ipc_conn_unref that drops the
+ * last reference, which run them before they return.
  *
  * Reconnecting: the library never reuses a dead connection. When a
  * connection closes (on_close), every later call on it fails with
@@ -126,10 +142,23 @@ typedef struct ipc_peer {
 } ipc_peer;
 
 /* "conn 12 (uid 0, pid 345, /usr/sbin/santad)": for every log line that
- * names a peer. */
+ * names a peer. Returns BUF. */
 const char *ipc_peer_describe(const ipc_peer *p, char *buf, size_t size);
 
-/* Limits are part of the protocol. Zero fields take the defaults. */
+/*
+ * Limits are part of the protocol. Zero fields take the defaults.
+ * max_message: a larger message is refused locally (IPC_E_LIMIT) or, from
+ *   the peer, closes the connection. Hard ceiling 64 MiB.
+ * max_inflight: calls this side made and awaits (one more is refused
+ *   locally with IPC_E_LIMIT), and calls and one-way messages this side
+ *   serves and has not finished (one more from the peer closes the
+ *   connection). Ceiling 65535.
+ * max_conns_per_uid: a server accepts, then closes (IPC_E_LIMIT to the
+ *   peer, a reason to on_close) the connection over the limit. Root is not
+ *   counted.
+ * The outgoing queue is bounded at 2 * max_message + 256 KiB: a peer that
+ *   stops reading its replies is closed.
+ */
 typedef struct ipc_limits {
 	uint32_t max_message;        /* bytes, after reassembly; default 4 MiB */
 	uint32_t max_inflight;       /* calls in flight per connection; 256 */
@@ -146,9 +175,11 @@ typedef struct ipc_call ipc_call;
  * descriptor->methods) plus a table of handlers, one per method, in the
  * same order. A handler gets the decoded request and must eventually
  * finish the call with ipc_call_reply() or ipc_call_fail(), at once or
- * later (it may keep the ipc_call). A NULL handler means the method is not
- * served. For one-way messages ipc_call_is_oneway() is true and the reply
- * functions do nothing but free the call.
+ * later (it may keep the ipc_call; REQUEST stays valid until then, and the
+ * call keeps its connection alive). A NULL handler means the method is not
+ * served: calling it closes the connection. For one-way messages
+ * ipc_call_is_oneway() is true and the reply functions do nothing but free
+ * the call. The service and its tables must outlive every connection.
  */
 typedef void (*ipc_handler_fn)(ipc_call *call, const ProtobufCMessage *request,
 			       void *userdata);
@@ -196,7 +227,10 @@ bool ipc_call_is_privileged(const ipc_call *call);
 bool ipc_call_is_oneway(const ipc_call *call);
 /* The descriptor that came with the call, or -1. The caller owns it. */
 int ipc_call_take_fd(ipc_call *call);
-/* Finish a call. Both free CALL; after the peer went away they only free. */
+/* Finish a call. Both free CALL; after the peer went away they only free.
+ * REPLY must be of the method's output type (NULL: an empty one). ERR for
+ * ipc_call_fail is an ipc_error; anything else reaches the caller as
+ * IPC_E_PEER with the message. */
 int ipc_call_reply(ipc_call *call, const ProtobufCMessage *reply);
 int ipc_call_fail(ipc_call *call, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -217,7 +251,9 @@ typedef struct ipc_server_opts {
 } ipc_server_opts;
 
 /* Serve SERVICE on LISTEN_FD, an already bound and listening
- * SOCK_SEQPACKET socket (from sd_listen_fds or ipc_listen_socket). */
+ * SOCK_SEQPACKET socket (from sd_listen_fds or ipc_listen_socket). On
+ * success the server owns LISTEN_FD (ipc_server_free closes it and every
+ * connection, running on_close); on failure it is left to the caller. */
 int ipc_server_new(sd_event *ev, int listen_fd, const ipc_trust *trust,
 		   const ipc_service *service, const ipc_server_opts *opts,
 		   ipc_server **ret);
@@ -225,7 +261,8 @@ ipc_server *ipc_server_free(ipc_server *s);
 size_t ipc_server_conn_count(const ipc_server *s);
 
 /* Create, bind and listen on a SOCK_SEQPACKET socket at PATH (replacing a
- * stale one) with MODE, owned by UID/GID (-1 leaves them). */
+ * stale socket; anything else there is an error) with MODE, owned by
+ * UID/GID (-1 leaves them). Returns the descriptor. */
 int ipc_listen_socket(const char *path, mode_t mode, uid_t uid, gid_t gid);
 
 /* --- Connections (either side) --- */
@@ -248,16 +285,21 @@ typedef void (*ipc_reply_fn)(ipc_conn *c, int err, const char *errmsg,
 			     const ProtobufCMessage *reply, void *userdata);
 
 /* Connect to PATH, validate the server and complete the handshake on EV.
- * ON_READY runs once: err 0 when the connection can be used, else the
- * reason; calls made before that are queued and fail with it. */
+ * ON_READY (may be NULL) runs once: err 0 when the connection can be used,
+ * else the reason; calls made before that are queued and fail with it.
+ * Fails at once with IPC_E_DISCONNECTED when nobody listens on PATH. *RET
+ * is the caller's reference (ipc_conn_unref); ipc_conn_get_userdata starts
+ * out NULL, OPTS->userdata goes to ON_READY and on_close. */
 int ipc_connect(sd_event *ev, const char *path, const ipc_trust *trust,
 		const ProtobufCServiceDescriptor *remote,
 		const ipc_conn_opts *opts,
 		void (*on_ready)(ipc_conn *c, int err, void *userdata),
 		ipc_conn **ret);
 
-/* Call METHOD (index in the remote service) with REQ. FD, if >= 0, is sent
- * with it (not closed). TIMEOUT_USEC 0 = the connection's default. */
+/* Call METHOD (index in the remote service) with REQ (NULL: an empty
+ * request). FD, if >= 0, is sent with it (not closed). TIMEOUT_USEC 0 =
+ * the connection's default. CB runs exactly once, from the loop, unless
+ * this returns an error. */
 int ipc_call_async(ipc_conn *c, unsigned method, const ProtobufCMessage *req,
 		   int fd, uint64_t timeout_usec, ipc_reply_fn cb,
 		   void *userdata);
@@ -270,7 +312,9 @@ bool ipc_conn_is_ready(const ipc_conn *c);
 bool ipc_conn_is_privileged(const ipc_conn *c); /* as granted by the server */
 void ipc_conn_set_userdata(ipc_conn *c, void *userdata);
 void *ipc_conn_get_userdata(const ipc_conn *c);
-/* Close now: pending calls fail with IPC_E_DISCONNECTED, on_close runs. */
+/* Close now: pending calls fail with IPC_E_DISCONNECTED, on_close runs.
+ * Dropping the last reference of an open connection closes it the same
+ * way, without on_close and on_ready. */
 void ipc_conn_close(ipc_conn *c);
 ipc_conn *ipc_conn_ref(ipc_conn *c);
 ipc_conn *ipc_conn_unref(ipc_conn *c);
@@ -282,9 +326,11 @@ ProtobufCMessage *ipc_reply_steal(const ProtobufCMessage *reply);
 /* --- Endpoints: two-way communication --- */
 
 /* Make an anonymous endpoint served by SERVICE on EV. *RET_REMOTE_FD is the
- * end to hand to EXPECTED_PEER over a validated connection (then close it
- * here); only a process with that pid may complete the handshake, checked
- * from the kernel's SCM_CREDENTIALS on its hello. */
+ * end to hand to EXPECTED_PEER (a ready connection's peer) over a validated
+ * connection, then close here; only the process with that pid, still
+ * running the executable it was validated as, may complete the handshake,
+ * checked from the kernel's SCM_CREDENTIALS and SCM_PIDFD on its hello.
+ * OPTS: limits, on_connect, on_close, userdata, callbacks. */
 int ipc_endpoint_new(sd_event *ev, const ipc_trust *trust,
 		     const ipc_service *service, const ipc_peer *expected_peer,
 		     const ipc_server_opts *opts, int *ret_remote_fd,
@@ -292,7 +338,9 @@ int ipc_endpoint_new(sd_event *ev, const ipc_trust *trust,
 
 /* Connect over FD, an endpoint received from FROM (the peer of the
  * connection it arrived on). Refused with IPC_E_NOT_PERMITTED unless the
- * endpoint was created by that same process. Takes FD. */
+ * endpoint was created by that same process (a socketpair's SO_PEERCRED
+ * names its creator) running the executable it was validated as. Takes
+ * FD, also on failure. Then the same handshake as ipc_connect. */
 int ipc_endpoint_connect(sd_event *ev, int fd, const ipc_peer *from,
 			 const ipc_trust *trust,
 			 const ProtobufCServiceDescriptor *remote,
@@ -304,13 +352,18 @@ int ipc_endpoint_connect(sd_event *ev, int fd, const ipc_peer *from,
 
 typedef struct ipc_client ipc_client;
 
-/* Connect and handshake within TIMEOUT_USEC (0 = 2 s). */
+/* Connect and handshake within TIMEOUT_USEC (0 = 2 s). It exports nothing:
+ * a server call or one-way message to it closes it. */
 int ipc_client_connect(const char *path, const ipc_trust *trust,
 		       const ProtobufCServiceDescriptor *remote,
 		       uint32_t accept_roles, uint64_t timeout_usec,
 		       ipc_client **ret);
-/* Call and wait. On IPC_E_PEER, *RET_ERRMSG (if non-NULL) gets a malloc'd
- * message. *RET_REPLY is freed with protobuf_c_message_free_unpacked. */
+/* Call and wait (TIMEOUT_USEC 0 = 30 s). On an error from the peer,
+ * *RET_ERRMSG (if non-NULL) gets a malloc'd message. *RET_REPLY is freed
+ * with protobuf_c_message_free_unpacked(m, NULL). After a timeout the
+ * client stays usable (a late reply is skipped); after
+ * IPC_E_DISCONNECTED or IPC_E_INVALID it is dead: free it and connect
+ * again. */
 int ipc_client_call(ipc_client *cl, unsigned method,
 		    const ProtobufCMessage *req, int fd, uint64_t timeout_usec,
 		    ProtobufCMessage **ret_reply, char **ret_errmsg);
