@@ -198,7 +198,9 @@ static double median(double *v, int n)
 
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
-	*o = (struct bench_opts){ .rounds = 9, .iterations = 20000, .payload = 32, .one_cpu = true };
+	*o = (struct bench_opts){
+		.rounds = 9, .iterations = 20000, .payload = 32, .one_cpu = true,
+	};
 	for (int i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--rounds=", 9) == 0)
 			o->rounds = atoi(argv[i] + 9);

@@ -26,7 +26,6 @@
 #include "ipc-internal.h"
 #include "ipc.pb-c.h"
 
-#define WHY_MAX 256
 #define CALL_CACHE_MAX 32
 /* The outgoing queue may hold this much more than one maximal message;
  * a peer that lets it fill does not read what it asked for. */
@@ -54,7 +53,6 @@ static __thread uint8_t *tls_scratch;
 static __thread const ProtobufCMessage *tls_reply;
 
 static void conn_arm_timer(ipc_conn *c);
-static void conn_flush(ipc_conn *c);
 
 static uint8_t *tls_buffer(uint8_t **slot)
 {
@@ -142,7 +140,7 @@ static void conn_teardown(ipc_conn *c)
 
 static void conn_close_v(ipc_conn *c, int err, const char *fmt, va_list ap)
 {
-	char reason[WHY_MAX + 160], who[200], what[WHY_MAX];
+	char reason[IPC_WHY_MAX + 160], who[200], what[IPC_WHY_MAX];
 	bool was_ready;
 	int call_err;
 
@@ -332,7 +330,7 @@ static int txq_push(ipc_conn *c, const struct ipc_out *out)
 	return 0;
 }
 
-static void conn_flush(ipc_conn *c)
+void ipc_conn_flush(ipc_conn *c)
 {
 	struct ipc_txq *q;
 	int r;
@@ -556,11 +554,19 @@ ipc_conn *ipc_call_conn(const ipc_call *call)
 	return call->conn;
 }
 
-static bool peer_privileged(const ipc_conn *c);
+/* Root peers get the privileged interface, and so do the roles the
+ * service names. */
+bool ipc_conn_peer_privileged(const ipc_conn *c)
+{
+	if (c->peer.uid == 0)
+		return true;
+	return c->local && (c->local->privileged_roles & IPC_ROLE_BIT(c->peer.role)) &&
+	       c->peer.role != IPC_ROLE_NONE;
+}
 
 bool ipc_call_is_privileged(const ipc_call *call)
 {
-	return peer_privileged(call->conn);
+	return ipc_conn_peer_privileged(call->conn);
 }
 
 bool ipc_call_is_oneway(const ipc_call *call)
@@ -592,9 +598,9 @@ int ipc_call_reply(ipc_call *call, const ProtobufCMessage *reply)
 		return -EINVAL;
 	c = call->conn;
 	if (call_answerable(call)) {
-		const ProtobufCMessageDescriptor *want = c->local->desc->methods[call->method].output;
+		const ProtobufCMethodDescriptor *md = &c->local->desc->methods[call->method];
 
-		if (reply && reply->descriptor != want) {
+		if (reply && reply->descriptor != md->output) {
 			conn_send_error(c, call->id, call->method, IPC_E_PEER,
 					"the handler replied with the wrong message type");
 			r = IPC_E_INVALID;
@@ -611,7 +617,7 @@ int ipc_call_reply(ipc_call *call, const ProtobufCMessage *reply)
 
 int ipc_call_fail(ipc_call *call, int err, const char *fmt, ...)
 {
-	char msg[WHY_MAX];
+	char msg[IPC_WHY_MAX];
 	va_list ap;
 
 	if (!call)
@@ -641,8 +647,8 @@ static int conn_timer_cb(sd_event_source *s, uint64_t usec, void *userdata)
 	} else {
 		while (c->state != IPC_CONN_CLOSED && c->dl_head &&
 		       c->pend[c->dl_head - 1].deadline <= now)
-			pend_finish(c, c->dl_head - 1, IPC_E_TIMEOUT, "no reply within the deadline",
-				    NULL);
+			pend_finish(c, c->dl_head - 1, IPC_E_TIMEOUT,
+				    "no reply within the deadline", NULL);
 		if (c->state != IPC_CONN_CLOSED)
 			conn_arm_timer(c);
 	}
@@ -672,347 +678,11 @@ static void conn_arm_timer(ipc_conn *c)
 	c->timer_armed = true;
 }
 
-/* --- Receiving: the handshake --- */
-
-void ipc_conn_refuse(ipc_conn *c, int err, const char *why)
-{
-	Santa__Ipc__Error e = SANTA__IPC__ERROR__INIT;
-
-	/* The peer learns the category only; the reason goes to our log. */
-	e.code = ipc_error_to_wire(err);
-	e.message = (char *)ipc_strerror(err);
-	(void)ipc_send_small(c->fd, IPC_K_ERROR, 0, &e.base);
-	ipc_conn_close_reason(c, err, "refused: %s", why);
-}
-
-static void conn_send_challenge(ipc_conn *c)
-{
-	Santa__Ipc__Challenge ch = SANTA__IPC__CHALLENGE__INIT;
-	int r;
-
-	r = ipc_random(c->nonce, sizeof(c->nonce));
-	if (r < 0) {
-		ipc_conn_close_reason(c, r, "making a challenge: %s", strerror(-r));
-		return;
-	}
-	ch.protocol_version = IPC_PROTOCOL_VERSION;
-	ch.nonce = (ProtobufCBinaryData){ sizeof(c->nonce), c->nonce };
-	ch.service = (char *)c->local->desc->name;
-	ch.server_role = (char *)ipc_role_name(ipc_trust_self_role(c->trust));
-	r = ipc_send_small(c->fd, IPC_K_CHALLENGE, 0, &ch.base);
-	if (r < 0) {
-		ipc_conn_close_reason(c, IPC_E_DISCONNECTED, "sending the challenge: %s",
-				      ipc_strerror(r));
-		return;
-	}
-	c->state = IPC_CONN_WAIT_HELLO;
-}
-
-void ipc_conn_start_server(ipc_conn *c)
-{
-	char why[WHY_MAX];
-	struct ucred cr;
-	int pidfd, r;
-
-	r = ipc_peer_from_socket(c->fd, &cr, &pidfd);
-	if (r < 0) {
-		ipc_conn_close_reason(c, IPC_E_DISCONNECTED, "reading peer credentials: %s",
-				      strerror(-r));
-		return;
-	}
-	r = ipc_peer_validate(c->trust, cr.pid, pidfd, cr.uid, cr.gid, &c->peer, why,
-			      sizeof(why));
-	if (pidfd >= 0)
-		close(pidfd);
-	if (r == -EACCES && (cr.uid == 0 || c->local->claimable_roles)) {
-		/* Its role comes with the hello; see ipc_peer_accept_uninspectable. */
-		c->uninspectable = true;
-	} else if (r < 0) {
-		ipc_conn_refuse(c, IPC_E_NOT_PERMITTED, why);
-		return;
-	} else if (!ipc_role_allowed(c->peer.role, c->local->accept_roles)) {
-		snprintf(why, sizeof(why), "role %s may not connect to %s",
-			 ipc_role_name(c->peer.role), c->local->desc->name);
-		ipc_conn_refuse(c, IPC_E_NOT_PERMITTED, why);
-		return;
-	}
-	r = ipc_sock_passcred(c->fd, true, NULL);
-	if (r < 0) {
-		ipc_conn_close_reason(c, r, "enabling SO_PASSCRED: %s", strerror(-r));
-		return;
-	}
-	conn_send_challenge(c);
-}
-
-int ipc_conn_start_endpoint(ipc_conn *c, const ipc_peer *expected)
-{
-	int r;
-
-	c->endpoint = true;
-	c->expected = *expected;
-	c->peer.pid = expected->pid;
-	c->peer.uid = expected->uid;
-	c->peer.gid = expected->gid;
-	snprintf(c->peer.exe, sizeof(c->peer.exe), "%s", expected->exe);
-	r = ipc_sock_passcred(c->fd, true, NULL);
-	if (r < 0)
-		return r;
-	conn_send_challenge(c);
-	return c->state == IPC_CONN_WAIT_HELLO ? 0 : IPC_E_DISCONNECTED;
-}
-
-/* The server end of an endpoint learns who is calling from the kernel's
- * credentials on the hello. */
-static int hello_check_endpoint(ipc_conn *c, const struct ipc_rcvd *r, char *why)
-{
-	const ipc_peer *x = &c->expected;
-	ipc_peer p = { .conn_id = c->id };
-	int e;
-
-	if (r->creds.pid != x->pid) {
-		snprintf(why, WHY_MAX, "hello from pid %d on an endpoint made for pid %d",
-			 (int)r->creds.pid, (int)x->pid);
-		return IPC_E_NOT_PERMITTED;
-	}
-	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
-			      &p, why, WHY_MAX);
-	if (e == -EACCES && p.uid == x->uid) {
-		/* The same process we could not inspect before either. */
-		c->uninspectable = true;
-		p.role = x->role;
-		snprintf(p.exe, sizeof(p.exe), "%s", x->exe);
-	} else if (e < 0) {
-		return IPC_E_NOT_PERMITTED;
-	} else if (p.uid != x->uid || p.exe_dev != x->exe_dev || p.exe_ino != x->exe_ino) {
-		snprintf(why, WHY_MAX, "pid %d no longer runs the executable it was validated as",
-			 (int)p.pid);
-		return IPC_E_NOT_PERMITTED;
-	}
-	c->peer = p;
-	return 0;
-}
-
-static int hello_check_sender(ipc_conn *c, const struct ipc_rcvd *r, char *why)
-{
-	if (!r->have_creds) {
-		snprintf(why, WHY_MAX, "hello without kernel credentials");
-		return IPC_E_NOT_PERMITTED;
-	}
-	if (c->endpoint)
-		return hello_check_endpoint(c, r, why);
-	/* Only the process that connected may speak: not a child it shares the
-	 * socket with. */
-	if (r->creds.pid != c->peer.pid || r->creds.uid != c->peer.uid) {
-		snprintf(why, WHY_MAX, "hello sent by pid %d uid %u, not by the connecting process",
-			 (int)r->creds.pid, (unsigned)r->creds.uid);
-		return IPC_E_NOT_PERMITTED;
-	}
-	return 0;
-}
-
-static const ProtobufCServiceDescriptor *find_callback(const ipc_conn *c, const char *name)
-{
-	for (size_t i = 0; c->callbacks && c->callbacks[i]; i++)
-		if (strcmp(c->callbacks[i]->name, name) == 0)
-			return c->callbacks[i];
-	return NULL;
-}
-
-static int hello_check(ipc_conn *c, const Santa__Ipc__Hello *h, char *why)
-{
-	if (c->uninspectable && !c->endpoint &&
-	    ipc_peer_accept_uninspectable(&c->peer, h->role, c->local->claimable_roles, why,
-					  WHY_MAX) < 0)
-		return IPC_E_NOT_PERMITTED;
-	if (!ipc_role_allowed(c->peer.role, c->local->accept_roles)) {
-		snprintf(why, WHY_MAX, "role %s may not connect to %s", ipc_role_name(c->peer.role),
-			 c->local->desc->name);
-		return IPC_E_NOT_PERMITTED;
-	}
-	if (h->nonce.len != sizeof(c->nonce) || memcmp(h->nonce.data, c->nonce, sizeof(c->nonce))) {
-		snprintf(why, WHY_MAX, "hello does not answer the challenge");
-		return IPC_E_NOT_PERMITTED;
-	}
-	if (h->protocol_version != IPC_PROTOCOL_VERSION) {
-		snprintf(why, WHY_MAX, "protocol version %u, we speak %u", h->protocol_version,
-			 IPC_PROTOCOL_VERSION);
-		return IPC_E_INVALID;
-	}
-	if (strcmp(h->service, c->local->desc->name) != 0) {
-		snprintf(why, WHY_MAX, "asks for service '%.64s', this is %s", h->service,
-			 c->local->desc->name);
-		return IPC_E_INVALID;
-	}
-	if (h->callback_service[0]) {
-		c->remote = find_callback(c, h->callback_service);
-		if (!c->remote) {
-			snprintf(why, WHY_MAX, "exports unknown callback service '%.64s'",
-				 h->callback_service);
-			return IPC_E_INVALID;
-		}
-	}
-	return 0;
-}
-
-static int rx_hello(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why)
-{
-	Santa__Ipc__HelloReply hr = SANTA__IPC__HELLO_REPLY__INIT;
-	ProtobufCMessage *msg;
-	int e;
-
-	if (ipc_unpack(&santa__ipc__hello__descriptor, m->data, m->len, &msg) < 0) {
-		snprintf(why, WHY_MAX, "undecodable hello");
-		return IPC_E_INVALID;
-	}
-	e = hello_check_sender(c, r, why);
-	if (e == 0)
-		e = hello_check(c, (Santa__Ipc__Hello *)msg, why);
-	protobuf_c_message_free_unpacked(msg, NULL);
-	if (e < 0) {
-		ipc_conn_refuse(c, e, why);
-		return 0;
-	}
-	e = ipc_sock_passcred(c->fd, false, NULL);
-	if (e < 0) {
-		snprintf(why, WHY_MAX, "disabling SO_PASSCRED: %s", strerror(-e));
-		return e;
-	}
-	c->privileged = peer_privileged(c);
-	hr.protocol_version = IPC_PROTOCOL_VERSION;
-	hr.privileged = c->privileged;
-	hr.server_role = (char *)ipc_role_name(ipc_trust_self_role(c->trust));
-	e = ipc_send_small(c->fd, IPC_K_HELLO_REPLY, 0, &hr.base);
-	if (e < 0) {
-		snprintf(why, WHY_MAX, "sending the hello reply: %s", ipc_strerror(e));
-		return IPC_E_DISCONNECTED;
-	}
-	c->state = IPC_CONN_READY;
-	if (c->on_connect)
-		c->on_connect(c, c->cb_userdata);
-	return 0;
-}
-
-/* The client learns who the server is from the kernel's credentials on the
- * challenge: the process that wrote it, not whoever created the listening
- * socket (under socket activation that is the service manager). */
-static int challenge_check_server(ipc_conn *c, const Santa__Ipc__Challenge *ch,
-				  const struct ipc_rcvd *r, char *why)
-{
-	int e;
-
-	if (c->endpoint)
-		return 0;    /* checked on the received descriptor */
-	if (!r->have_creds) {
-		snprintf(why, WHY_MAX, "challenge without kernel credentials");
-		return IPC_E_NOT_PERMITTED;
-	}
-	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
-			      &c->peer, why, WHY_MAX);
-	if (e == -EACCES)
-		e = ipc_peer_accept_uninspectable(&c->peer, ch->server_role,
-						  c->root_held ? IPC_ALL_ROLES : 0, why, WHY_MAX);
-	return e < 0 ? IPC_E_NOT_PERMITTED : 0;
-}
-
-static int challenge_check(ipc_conn *c, const Santa__Ipc__Challenge *ch,
-			   const struct ipc_rcvd *r, char *why)
-{
-	int e = challenge_check_server(c, ch, r, why);
-
-	if (e < 0)
-		return e;
-	if (!ipc_role_allowed(c->peer.role, c->accept_roles)) {
-		snprintf(why, WHY_MAX, "server role %s is not accepted", ipc_role_name(c->peer.role));
-		return IPC_E_NOT_PERMITTED;
-	}
-	if (ch->protocol_version != IPC_PROTOCOL_VERSION || ch->nonce.len != sizeof(c->nonce)) {
-		snprintf(why, WHY_MAX, "bad challenge (protocol version %u)", ch->protocol_version);
-		return IPC_E_INVALID;
-	}
-	if (strcmp(ch->service, c->remote->name) != 0) {
-		snprintf(why, WHY_MAX, "server serves '%.64s', not %s", ch->service,
-			 c->remote->name);
-		return IPC_E_INVALID;
-	}
-	memcpy(c->nonce, ch->nonce.data, sizeof(c->nonce));
-	return 0;
-}
-
-static int send_hello(ipc_conn *c)
-{
-	Santa__Ipc__Hello h = SANTA__IPC__HELLO__INIT;
-
-	h.protocol_version = IPC_PROTOCOL_VERSION;
-	h.service = (char *)c->remote->name;
-	h.callback_service = (char *)(c->local ? c->local->desc->name : "");
-	h.nonce = (ProtobufCBinaryData){ sizeof(c->nonce), c->nonce };
-	h.role = (char *)ipc_role_name(ipc_trust_self_role(c->trust));
-	return ipc_send_small(c->fd, IPC_K_HELLO, 0, &h.base);
-}
-
-static int rx_challenge(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why)
-{
-	ProtobufCMessage *msg;
-	int e;
-
-	if (ipc_unpack(&santa__ipc__challenge__descriptor, m->data, m->len, &msg) < 0) {
-		snprintf(why, WHY_MAX, "undecodable challenge");
-		return IPC_E_INVALID;
-	}
-	e = challenge_check(c, (Santa__Ipc__Challenge *)msg, r, why);
-	protobuf_c_message_free_unpacked(msg, NULL);
-	if (e < 0)
-		return e;
-	e = ipc_sock_passcred(c->fd, false, NULL);
-	if (e == 0)
-		e = send_hello(c);
-	if (e < 0) {
-		snprintf(why, WHY_MAX, "sending the hello: %s", ipc_strerror(e));
-		return IPC_E_DISCONNECTED;
-	}
-	c->state = IPC_CONN_WAIT_REPLY;
-	return 0;
-}
-
-static int rx_hello_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why)
-{
-	ProtobufCMessage *msg;
-	Santa__Ipc__HelloReply *hr;
-
-	if (ipc_unpack(&santa__ipc__hello_reply__descriptor, m->data, m->len, &msg) < 0) {
-		snprintf(why, WHY_MAX, "undecodable hello reply");
-		return IPC_E_INVALID;
-	}
-	hr = (Santa__Ipc__HelloReply *)msg;
-	c->privileged = hr->privileged;
-	if (hr->protocol_version != IPC_PROTOCOL_VERSION) {
-		protobuf_c_message_free_unpacked(msg, NULL);
-		snprintf(why, WHY_MAX, "hello reply of protocol version %u", hr->protocol_version);
-		return IPC_E_INVALID;
-	}
-	protobuf_c_message_free_unpacked(msg, NULL);
-	c->state = IPC_CONN_READY;
-	conn_flush(c);
-	if (c->state == IPC_CONN_READY && c->on_ready)
-		c->on_ready(c, 0, c->cb_userdata);
-	return 0;
-}
-
 /* --- Receiving: calls, replies, errors --- */
-
-/* Root peers get the privileged interface, and so do the roles the
- * service names. */
-static bool peer_privileged(const ipc_conn *c)
-{
-	if (c->peer.uid == 0)
-		return true;
-	return c->local && (c->local->privileged_roles & IPC_ROLE_BIT(c->peer.role)) &&
-	       c->peer.role != IPC_ROLE_NONE;
-}
 
 static bool method_permitted(const ipc_conn *c, const ipc_method *im)
 {
-	if ((im->flags & IPC_METHOD_PRIVILEGED) && !peer_privileged(c))
+	if ((im->flags & IPC_METHOD_PRIVILEGED) && !ipc_conn_peer_privileged(c))
 		return false;
 	return im->roles == 0 || (im->roles & IPC_ROLE_BIT(c->peer.role));
 }
@@ -1023,21 +693,22 @@ static int rx_call_check(ipc_conn *c, const struct ipc_msg *m, int fd, char *why
 	const ipc_method *im;
 
 	if (!svc) {
-		snprintf(why, WHY_MAX, "call on a connection that exports nothing");
+		snprintf(why, IPC_WHY_MAX, "call on a connection that exports nothing");
 		return IPC_E_INVALID;
 	}
 	if (m->method >= svc->desc->n_methods || !svc->methods[m->method].handler) {
-		snprintf(why, WHY_MAX, "call to unknown method %u of %s", m->method, svc->desc->name);
+		snprintf(why, IPC_WHY_MAX, "call to unknown method %u of %s", m->method,
+			 svc->desc->name);
 		return IPC_E_INVALID;
 	}
 	im = &svc->methods[m->method];
 	/* One-way messages count too: a handler may keep them. */
 	if (c->n_incoming >= c->limits.max_inflight) {
-		snprintf(why, WHY_MAX, "more than %u calls in flight", c->limits.max_inflight);
+		snprintf(why, IPC_WHY_MAX, "more than %u calls in flight", c->limits.max_inflight);
 		return IPC_E_LIMIT;
 	}
 	if (fd >= 0 && !(im->flags & IPC_METHOD_ACCEPT_FD)) {
-		snprintf(why, WHY_MAX, "descriptor sent with %s, which takes none",
+		snprintf(why, IPC_WHY_MAX, "descriptor sent with %s, which takes none",
 			 svc->desc->methods[m->method].name);
 		return IPC_E_INVALID;
 	}
@@ -1063,12 +734,13 @@ static int rx_call(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, cha
 		return 0;
 	}
 	if (e == 0 && ipc_unpack(svc->desc->methods[m->method].input, m->data, m->len, &req) < 0) {
-		snprintf(why, WHY_MAX, "undecodable %s request", svc->desc->methods[m->method].name);
+		snprintf(why, IPC_WHY_MAX, "undecodable %s request",
+			 svc->desc->methods[m->method].name);
 		e = IPC_E_INVALID;
 	}
 	if (e == 0 && !(call = call_new(c))) {
 		protobuf_c_message_free_unpacked(req, NULL);
-		snprintf(why, WHY_MAX, "out of memory");
+		snprintf(why, IPC_WHY_MAX, "out of memory");
 		e = -ENOMEM;
 	}
 	if (e < 0) {
@@ -1096,7 +768,8 @@ static int pend_lookup(const ipc_conn *c, uint64_t id, char *why)
 		return (int)slot;
 	if (id != 0 && (id >> 16) <= c->next_seq)
 		return -1;
-	snprintf(why, WHY_MAX, "answer to call %llu, which was never made", (unsigned long long)id);
+	snprintf(why, IPC_WHY_MAX, "answer to call %llu, which was never made",
+		 (unsigned long long)id);
 	return IPC_E_INVALID;
 }
 
@@ -1109,13 +782,14 @@ static int rx_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, ch
 	if (slot < 0)
 		return slot == -1 ? 0 : slot;
 	if (m->method != c->pend[slot].method) {
-		snprintf(why, WHY_MAX, "reply to call %llu names another method",
+		snprintf(why, IPC_WHY_MAX, "reply to call %llu names another method",
 			 (unsigned long long)m->id);
 		return IPC_E_INVALID;
 	}
 	if (ipc_unpack(c->remote->methods[m->method].output, m->data, m->len, &reply) < 0) {
 		pend_finish(c, slot, IPC_E_INVALID, "undecodable reply", NULL);
-		snprintf(why, WHY_MAX, "undecodable %s reply", c->remote->methods[m->method].name);
+		snprintf(why, IPC_WHY_MAX, "undecodable %s reply",
+			 c->remote->methods[m->method].name);
 		return IPC_E_INVALID;
 	}
 	tls_reply = reply;
@@ -1133,14 +807,14 @@ static int rx_error(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, ch
 	int slot, err;
 
 	if (ipc_unpack(&santa__ipc__error__descriptor, m->data, m->len, &msg) < 0) {
-		snprintf(why, WHY_MAX, "undecodable error frame");
+		snprintf(why, IPC_WHY_MAX, "undecodable error frame");
 		return IPC_E_INVALID;
 	}
 	e = (Santa__Ipc__Error *)msg;
 	err = ipc_error_from_wire(e->code);
 	if (m->id == 0) {
 		/* The peer ends the connection and says why. */
-		snprintf(why, WHY_MAX, "peer refused the connection: %.128s", e->message);
+		snprintf(why, IPC_WHY_MAX, "peer refused the connection: %.128s", e->message);
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return err;
 	}
@@ -1148,7 +822,7 @@ static int rx_error(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, ch
 	if (slot >= 0)
 		pend_finish(c, slot, err, e->message, NULL);
 	else if (slot != -1 && c->state != IPC_CONN_READY)
-		snprintf(why, WHY_MAX, "error frame during the handshake");
+		snprintf(why, IPC_WHY_MAX, "error frame during the handshake");
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return slot >= -1 ? 0 : slot;
 }
@@ -1164,9 +838,9 @@ static const struct {
 	unsigned states;
 	bool handshake;       /* must come in one frame */
 } rx_table[IPC_K_MAX] = {
-	[IPC_K_CHALLENGE] = { rx_challenge, ST(IPC_CONN_WAIT_CHALLENGE), true },
-	[IPC_K_HELLO] = { rx_hello, ST(IPC_CONN_WAIT_HELLO), true },
-	[IPC_K_HELLO_REPLY] = { rx_hello_reply, ST(IPC_CONN_WAIT_REPLY), true },
+	[IPC_K_CHALLENGE] = { ipc_rx_challenge, ST(IPC_CONN_WAIT_CHALLENGE), true },
+	[IPC_K_HELLO] = { ipc_rx_hello, ST(IPC_CONN_WAIT_HELLO), true },
+	[IPC_K_HELLO_REPLY] = { ipc_rx_hello_reply, ST(IPC_CONN_WAIT_REPLY), true },
 	[IPC_K_CALL] = { rx_call, ST(IPC_CONN_READY), false },
 	[IPC_K_ONEWAY] = { rx_call, ST(IPC_CONN_READY), false },
 	[IPC_K_REPLY] = { rx_reply, ST(IPC_CONN_READY), false },
@@ -1176,12 +850,12 @@ static const struct {
 static int conn_dispatch(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why)
 {
 	if (!(rx_table[m->kind].states & ST(c->state))) {
-		snprintf(why, WHY_MAX, "unexpected frame of kind %u %s", m->kind,
-			 c->state == IPC_CONN_READY ? "after the handshake" : "during the handshake");
+		snprintf(why, IPC_WHY_MAX, "unexpected frame of kind %u %s the handshake", m->kind,
+			 c->state == IPC_CONN_READY ? "after" : "during");
 		return IPC_E_INVALID;
 	}
 	if (rx_table[m->kind].handshake && m->fragmented) {
-		snprintf(why, WHY_MAX, "fragmented handshake frame");
+		snprintf(why, IPC_WHY_MAX, "fragmented handshake frame");
 		return IPC_E_INVALID;
 	}
 	return rx_table[m->kind].fn(c, m, r, why);
@@ -1192,12 +866,12 @@ static int conn_dispatch(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *
 static int conn_stash_fd(ipc_conn *c, struct ipc_rcvd *r, bool complete, char *why)
 {
 	if (r->n_fds > 1 || (r->n_fds == 1 && c->rx_fd >= 0)) {
-		snprintf(why, WHY_MAX, "more than one descriptor with a message");
+		snprintf(why, IPC_WHY_MAX, "more than one descriptor with a message");
 		return IPC_E_INVALID;
 	}
 	if (!complete && r->n_fds == 1) {
 		if (c->rx.have != r->n - sizeof(struct ipc_frame_hdr)) {
-			snprintf(why, WHY_MAX, "descriptor on a continuation frame");
+			snprintf(why, IPC_WHY_MAX, "descriptor on a continuation frame");
 			return IPC_E_INVALID;
 		}
 		c->rx_fd = ipc_rcvd_take_fd(r);
@@ -1216,22 +890,24 @@ static int conn_read_one(ipc_conn *c, char *why)
 	int e;
 
 	if (!buf) {
-		snprintf(why, WHY_MAX, "out of memory");
+		snprintf(why, IPC_WHY_MAX, "out of memory");
 		return -ENOMEM;
 	}
 	e = ipc_recv(c->fd, buf, &r);
 	if (e == -EAGAIN || e == -EINTR)
 		return 0;
 	if (e < 0 || r.n == 0) {
-		snprintf(why, WHY_MAX, "%s%s", e < 0 ? "receiving: " : "peer closed the connection",
-			 e < 0 ? strerror(-e) : "");
+		if (e < 0)
+			snprintf(why, IPC_WHY_MAX, "receiving: %s", strerror(-e));
+		else
+			snprintf(why, IPC_WHY_MAX, "peer closed the connection");
 		return IPC_E_DISCONNECTED;
 	}
 	if (r.truncated) {
-		snprintf(why, WHY_MAX, "oversized frame or control data");
+		snprintf(why, IPC_WHY_MAX, "oversized frame or control data");
 		e = IPC_E_INVALID;
 	} else {
-		e = ipc_rx_feed(&c->rx, buf, (size_t)r.n, &m, why, WHY_MAX);
+		e = ipc_rx_feed(&c->rx, buf, (size_t)r.n, &m, why, IPC_WHY_MAX);
 	}
 	if (e >= 0)
 		e = conn_stash_fd(c, &r, e == 1, why) ?: e;
@@ -1244,12 +920,12 @@ static int conn_read_one(ipc_conn *c, char *why)
 static int conn_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	ipc_conn *c = userdata;
-	char why[WHY_MAX];
+	char why[IPC_WHY_MAX];
 	int e = 0;
 
 	ipc_conn_ref(c);
 	if (revents & EPOLLOUT)
-		conn_flush(c);
+		ipc_conn_flush(c);
 	if (c->state != IPC_CONN_CLOSED && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 		why[0] = '\0';
 		e = conn_read_one(c, why);
@@ -1298,163 +974,3 @@ int ipc_conn_new(sd_event *ev, int fd, bool server_side, const ipc_limits *limit
 	return 0;
 }
 
-static int connect_socket(const char *path, bool *ret_pidfd_ok)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	/* Before connect(): the kernel attaches the server's credentials (and
-	 * pidfd) to its challenge only if we asked before it was sent. */
-	r = ipc_sock_passcred(fd, true, ret_pidfd_ok);
-	if (r == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		r = -errno;
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-static void conn_client_setup(ipc_conn *c, const ProtobufCServiceDescriptor *remote,
-			      const ipc_conn_opts *opts,
-			      void (*on_ready)(ipc_conn *c, int err, void *userdata))
-{
-	c->remote = remote;
-	c->local = opts ? opts->callback : NULL;
-	c->accept_roles = opts ? opts->accept_roles : 0;
-	c->on_close = opts ? opts->on_close : NULL;
-	c->cb_userdata = opts ? opts->userdata : NULL;
-	c->on_ready = on_ready;
-}
-
-int ipc_connect(sd_event *ev, const char *path, const ipc_trust *trust,
-		const ProtobufCServiceDescriptor *remote, const ipc_conn_opts *opts,
-		void (*on_ready)(ipc_conn *c, int err, void *userdata), ipc_conn **ret)
-{
-	ipc_conn *c;
-	int fd, r;
-
-	if (!ev || !path || !trust || !remote || !ret)
-		return -EINVAL;
-	fd = connect_socket(path, NULL);
-	if (fd < 0)
-		return fd == -ENOMEM || fd == -EMFILE || fd == -ENFILE ? fd : IPC_E_DISCONNECTED;
-	r = ipc_conn_new(ev, fd, false, opts ? &opts->limits : NULL, trust, &c);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	conn_client_setup(c, remote, opts, on_ready);
-	c->root_held = ipc_socket_root_held(path);
-	*ret = c;
-	return 0;
-}
-
-/* --- Endpoints --- */
-
-int ipc_endpoint_new(sd_event *ev, const ipc_trust *trust, const ipc_service *service,
-		     const ipc_peer *expected_peer, const ipc_server_opts *opts,
-		     int *ret_remote_fd, ipc_conn **ret)
-{
-	ipc_conn *c;
-	int sv[2], r;
-
-	if (!ev || !trust || !service || !expected_peer || expected_peer->pid <= 0 ||
-	    !ret_remote_fd || !ret)
-		return -EINVAL;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
-		return -errno;
-	r = ipc_conn_new(ev, sv[0], true, opts ? &opts->limits : NULL, trust, &c);
-	if (r < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	c->local = service;
-	if (opts) {
-		c->callbacks = opts->callbacks;
-		c->on_connect = opts->on_connect;
-		c->on_close = opts->on_close;
-		c->cb_userdata = opts->userdata;
-	}
-	r = ipc_conn_start_endpoint(c, expected_peer);
-	if (r < 0) {
-		c->on_close = NULL;
-		ipc_conn_unref(c);
-		close(sv[1]);
-		return r;
-	}
-	*ret_remote_fd = sv[1];
-	*ret = c;
-	return 0;
-}
-
-/* The endpoint must have been made by FROM: a socketpair's SO_PEERCRED
- * names the process that created it. */
-static int endpoint_check(int fd, const ipc_peer *from, const ipc_trust *trust,
-			  uint32_t accept_roles, ipc_peer *peer)
-{
-	char why[WHY_MAX];
-	struct ucred cr;
-	int type, pidfd, r;
-	socklen_t len = sizeof(type);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
-		return IPC_E_INVALID;
-	r = ipc_peer_from_socket(fd, &cr, &pidfd);
-	if (r < 0)
-		return IPC_E_INVALID;
-	if (cr.pid != from->pid || cr.uid != from->uid) {
-		if (pidfd >= 0)
-			close(pidfd);
-		return IPC_E_NOT_PERMITTED;
-	}
-	r = ipc_peer_validate(trust, cr.pid, pidfd, cr.uid, cr.gid, peer, why, sizeof(why));
-	if (pidfd >= 0)
-		close(pidfd);
-	if (r == -EACCES) {
-		/* Pid and uid are FROM's: it was validated (or believed) then. */
-		peer->role = from->role;
-		snprintf(peer->exe, sizeof(peer->exe), "%s", from->exe);
-	} else if (r < 0 || peer->exe_dev != from->exe_dev || peer->exe_ino != from->exe_ino) {
-		return IPC_E_NOT_PERMITTED;
-	}
-	return ipc_role_allowed(peer->role, accept_roles) ? 0 : IPC_E_NOT_PERMITTED;
-}
-
-int ipc_endpoint_connect(sd_event *ev, int fd, const ipc_peer *from, const ipc_trust *trust,
-			 const ProtobufCServiceDescriptor *remote, const ipc_conn_opts *opts,
-			 void (*on_ready)(ipc_conn *c, int err, void *userdata), ipc_conn **ret)
-{
-	ipc_peer peer = { 0 };
-	ipc_conn *c;
-	int r;
-
-	if (fd < 0)
-		return -EBADF;
-	if (!ev || !from || !trust || !remote || !ret) {
-		close(fd);
-		return -EINVAL;
-	}
-	r = endpoint_check(fd, from, trust, opts ? opts->accept_roles : 0, &peer);
-	if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		r = -errno;
-	if (r == 0)
-		r = ipc_conn_new(ev, fd, false, opts ? &opts->limits : NULL, trust, &c);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	peer.conn_id = c->id;
-	c->peer = peer;
-	c->endpoint = true;
-	conn_client_setup(c, remote, opts, on_ready);
-	*ret = c;
-	return 0;
-}

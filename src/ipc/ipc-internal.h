@@ -203,6 +203,8 @@ int ipc_random(void *buf, size_t n);
 
 /* --- Connections (ipc-conn.c), shared with the server and endpoints --- */
 
+#define IPC_WHY_MAX 256
+
 enum ipc_conn_state {
 	IPC_CONN_WAIT_CHALLENGE,     /* client: connected, the server speaks first */
 	IPC_CONN_WAIT_HELLO,         /* server: challenge sent */
@@ -290,6 +292,17 @@ void ipc_conn_close_reason(ipc_conn *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Tell the peer the category of ERR in an ERROR frame, then close. */
 void ipc_conn_refuse(ipc_conn *c, int err, const char *why);
+/* Send what was queued, now that the connection is ready or writable. */
+void ipc_conn_flush(ipc_conn *c);
+bool ipc_conn_peer_privileged(const ipc_conn *c);
+void ipc_conn_client_setup(ipc_conn *c, const ProtobufCServiceDescriptor *remote,
+			   const ipc_conn_opts *opts,
+			   void (*on_ready)(ipc_conn *c, int err, void *userdata));
+
+/* ipc-handshake.c: the handshake frames, dispatched by ipc-conn.c. */
+int ipc_rx_challenge(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why);
+int ipc_rx_hello(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why);
+int ipc_rx_hello_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r, char *why);
 
 /* ipc-server.c: the server forgets a closed connection (drops its ref). */
 void ipc_server_conn_gone(ipc_server *s, ipc_conn *c);

@@ -392,7 +392,8 @@ static void test_inflight_and_timeout(void **state)
 						    NULL) == IPC_E_TIMEOUT);
 			CHILD_CHECK(test_now_usec() - s < 200000);
 			req.seq = 2;
-			CHILD_CHECK(ipc_client_call(cl, M_ECHO, &req.base, -1, 0, &reply, NULL) == 0);
+			CHILD_CHECK(ipc_client_call(cl, M_ECHO, &req.base, -1, 0, &reply,
+						    NULL) == 0);
 			CHILD_CHECK(((Santa__Ipctest__Blob *)reply)->seq == 2);
 			protobuf_c_message_free_unpacked(reply, NULL);
 			ipc_client_free(cl);

@@ -269,7 +269,8 @@ static void ep_child_notify(ipc_call *call, const ProtobufCMessage *req, void *u
 	} else {
 		CHILD_CHECK(r == 0);
 		out.seq = 77;
-		CHILD_CHECK(ipc_call_async(st->ep, M_ECHO, &out.base, -1, 0, ep_child_reply, st) == 0);
+		CHILD_CHECK(ipc_call_async(st->ep, M_ECHO, &out.base, -1, 0, ep_child_reply,
+					   st) == 0);
 	}
 	ipc_call_reply(call, NULL);
 }
