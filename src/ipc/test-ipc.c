@@ -398,6 +398,142 @@ static void test_server_restart(void **state)
 	sd_event_unref(ev);
 }
 
+static void drop_to(uid_t uid)
+{
+	CHILD_CHECK(setgroups(0, NULL) == 0);
+	CHILD_CHECK(setresgid(uid, uid, uid) == 0);
+	CHILD_CHECK(setresuid(uid, uid, uid) == 0);
+}
+
+/* A role named in privileged_roles gets the privileged interface whatever
+ * its uid. */
+static void test_privileged_roles(void **state)
+{
+	test_server ts;
+	pid_t pid;
+
+	test_server_start(&ts, NULL);
+	ts.server = ipc_server_free(ts.server);
+	ts.service.privileged_roles = IPC_ROLE_BIT(IPC_ROLE_TEST);
+	assert_int_equal(ipc_server_new(ts.ev, ipc_listen_socket(ts.path, 0666, -1, -1),
+					ts.trust, &ts.service, &ts.opts, &ts.server), 0);
+	pid = test_fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		Santa__Ipctest__Blob req = SANTA__IPCTEST__BLOB__INIT;
+		ProtobufCMessage *reply = NULL;
+		ipc_client *cl;
+
+		drop_to(65534);
+		cl = child_connect(ts.path);
+		CHILD_CHECK(ipc_client_is_privileged(cl));
+		CHILD_CHECK(ipc_client_call(cl, M_PRIVILEGED, &req.base, -1, 0, &reply, NULL) == 0);
+		protobuf_c_message_free_unpacked(reply, NULL);
+		ipc_client_free(cl);
+		_exit(0);
+	}
+	assert_int_equal(test_run_until_exit(ts.ev, pid, 10000000), 0);
+	assert_int_equal(ts.privileged_ran, 1);
+	test_server_stop(&ts);
+}
+
+/* A server dropped to nobody, on a socket root made for it (as systemd or
+ * santad do), serving OPEN_TO roles to peers it may not inspect. */
+static pid_t spawn_nobody_server(int listen_fd, uint32_t claimable)
+{
+	static const ipc_method methods[3] = {
+		[M_ECHO] = { .handler = test_echo_handler },
+	};
+	pid_t pid = test_fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ipc_service svc = { .desc = echo_desc, .methods = methods,
+				    .accept_roles = IPC_ROLE_BIT(IPC_ROLE_TEST),
+				    .claimable_roles = claimable };
+		ipc_trust *t = test_trust();
+		ipc_server *s;
+		sd_event *ev;
+
+		drop_to(65534);
+		CHILD_CHECK(sd_event_new(&ev) == 0);
+		CHILD_CHECK(ipc_server_new(ev, listen_fd, t, &svc, NULL, &s) == 0);
+		for (;;)
+			sd_event_run(ev, UINT64_MAX);
+	}
+	close(listen_fd);
+	return pid;
+}
+
+/* A client of another uid than the server's, neither root: each may not
+ * read the other's /proc/PID/exe. CHECK is what ipc_client_connect must
+ * return. */
+static int connect_as(const char *path, uid_t uid)
+{
+	pid_t pid = test_fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ipc_trust *t = test_trust();
+		ipc_client *cl = NULL;
+		int r;
+
+		drop_to(uid);
+		r = ipc_client_connect(path, t, echo_desc, IPC_ROLE_BIT(IPC_ROLE_TEST), 0, &cl);
+		if (r == 0) {
+			CHILD_CHECK(ipc_client_peer(cl)->role == IPC_ROLE_TEST);
+			CHILD_CHECK(ipc_client_peer(cl)->exe_ino == 0);
+			child_echo(cl, "by its word", 11);
+		}
+		_exit(r == 0 ? 0 : -r - 10000);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status) ? -(WEXITSTATUS(status) + 10000) : 0;
+}
+
+static void test_uninspectable_peers(void **state)
+{
+	char root_dir[] = "/run/test-ipc.XXXXXX", tmp_dir[] = "/tmp/test-ipc.XXXXXX";
+	char path[128];
+	pid_t srv;
+	int fd;
+
+	/* Under /run: root's, only root writes there. */
+	assert_non_null(mkdtemp(root_dir));
+	assert_int_equal(chmod(root_dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/svc.sock", root_dir);
+
+	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
+	srv = spawn_nobody_server(fd, IPC_ROLE_BIT(IPC_ROLE_TEST));
+	assert_int_equal(connect_as(path, 65533), 0);
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+
+	/* The same server not willing to take anyone's word. */
+	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
+	srv = spawn_nobody_server(fd, 0);
+	assert_int_equal(connect_as(path, 65533), IPC_E_NOT_PERMITTED);
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+	unlink(path);
+	rmdir(root_dir);
+
+	/* Under /tmp anyone could have bound the socket: the client does not
+	 * take an uninspectable server's word there. */
+	assert_non_null(mkdtemp(tmp_dir));
+	assert_int_equal(chmod(tmp_dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/svc.sock", tmp_dir);
+	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
+	srv = spawn_nobody_server(fd, IPC_ROLE_BIT(IPC_ROLE_TEST));
+	assert_int_equal(connect_as(path, 65533), IPC_E_NOT_PERMITTED);
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+	unlink(path);
+	rmdir(tmp_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +543,8 @@ int main(void)
 		cmocka_unit_test(test_nobody_answers_blocking),
 		cmocka_unit_test(test_nobody_answers_async),
 		cmocka_unit_test(test_server_restart),
+		cmocka_unit_test(test_privileged_roles),
+		cmocka_unit_test(test_uninspectable_peers),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
