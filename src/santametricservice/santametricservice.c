@@ -109,6 +109,23 @@ static void conn_closed(ipc_conn *c, int err, const char *reason, void *userdata
 
 /* --- Start-up --- */
 
+static void print_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: santametricservice [--config FILE] [--socket PATH] [--debug]\n"
+		"Receives santad's metrics and writes them in MetricFormat (rawjson,\n"
+		"monarchjson, prometheus) to MetricURL (file://, http://, https://).\n"
+		"Normally started by systemd or santad with its listening socket passed\n"
+		"as LISTEN_FDS; run as root, it drops to ServiceUser. Exits 78 for a\n"
+		"MetricFormat or MetricURL it cannot serve.\n"
+		"\n"
+		"  -c, --config FILE   the configuration (default " SANTA_DEFAULT_CONFIG ")\n"
+		"  -s, --socket PATH   listen on PATH instead of a passed socket (tests)\n"
+		"  -d, --debug         log at debug level\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n");
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
 	static const struct option longopts[] = {
@@ -135,10 +152,12 @@ static int parse_args(int argc, char **argv, options *o)
 		case 'V':
 			printf("santametricservice %s\n", SANTA_VERSION);
 			return 0;
+		case 'h':
+			print_help(stdout);
+			return 0;
 		default:
-			fprintf(stderr, "usage: santametricservice [--config FILE] "
-				"[--socket PATH] [--debug]\n");
-			return c == 'h' ? 0 : -EINVAL;
+			print_help(stderr);
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
