@@ -606,7 +606,10 @@ int ipc_call_reply(ipc_call *call, const ProtobufCMessage *reply)
 			r = IPC_E_INVALID;
 		} else {
 			r = conn_send(c, IPC_K_REPLY, call->method, call->id, reply, -1);
-			if (r < 0)
+			if (r == IPC_E_LIMIT)
+				conn_close_later(c, r, "peer does not read its replies (%zu bytes "
+						 "queued)", c->txq_bytes);
+			else if (r < 0)
 				conn_close_later(c, r, "replying to call %llu: %s",
 						 (unsigned long long)call->id, ipc_strerror(r));
 		}

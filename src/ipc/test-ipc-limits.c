@@ -519,6 +519,54 @@ static void test_fd_passing(void **state)
 	test_server_stop(&ts);
 }
 
+/* A peer that sends calls but never reads the answers: the server's queue
+ * of replies is bounded, and the connection is closed when it is full. */
+static void test_peer_not_reading(void **state)
+{
+	test_server ts;
+	pid_t pid;
+
+	test_server_start(&ts, &small_limits);
+	pid = test_fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static uint8_t payload[200 * 1024];
+		Santa__Ipctest__Blob req = SANTA__IPCTEST__BLOB__INIT;
+		ipc_trust *t = test_trust();
+		ipc_client *cl = NULL;
+		uint8_t *alloc, buf[IPC_FRAME_MAX];
+		const uint8_t *packed;
+		size_t len;
+		ssize_t n;
+		int fd;
+
+		CHILD_CHECK(ipc_client_connect(ts.path, t, echo_desc, 0, 0, &cl) == 0);
+		fd = ipc_client_fd(cl);
+		req.data = (ProtobufCBinaryData){ sizeof(payload), payload };
+		CHILD_CHECK(ipc_pack(&req.base, buf, &alloc, &packed, &len) == 0);
+		for (uint64_t id = 1; id < SMALL_MAX_INFLIGHT; id++) {
+			struct ipc_out out = { .fd = -1, .payload = packed };
+
+			out.hdr = (struct ipc_frame_hdr){ .kind = IPC_K_CALL, .id = id,
+							  .total = (uint32_t)len };
+			while (ipc_out_send(fd, &out) == 0)
+				usleep(1000);
+		}
+		/* Not reading, for a while; then the end of the stream must come
+		 * after whatever the server managed to send. */
+		usleep(300000);
+		CHILD_CHECK(fcntl(fd, F_SETFL, 0) == 0);
+		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+			;
+		CHILD_CHECK(n == 0);
+		_exit(0);
+	}
+	assert_int_equal(test_run_until_exit(ts.ev, pid, 10000000), 0);
+	assert_int_equal(ts.last_err, IPC_E_LIMIT);
+	assert_non_null(strstr(ts.last_reason, "does not read its replies"));
+	test_server_stop(&ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +575,7 @@ int main(void)
 		cmocka_unit_test(test_inflight_and_timeout),
 		cmocka_unit_test(test_fragmented),
 		cmocka_unit_test(test_fd_passing),
+		cmocka_unit_test(test_peer_not_reading),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
