@@ -434,7 +434,8 @@ static int proc_read(pid_t pid, proc_sample *ret)
 		return -EINVAL;
 	ret->utime = (double)utime / (double)tick;
 	ret->stime = (double)stime / (double)tick;
-	ret->start_usec = boot_time_usec() + (int64_t)(start * 1000000ULL / (unsigned long long)tick);
+	ret->start_usec = boot_time_usec() +
+			  (int64_t)(start * 1000000ULL / (unsigned long long)tick);
 	ret->vsize = vsize;
 	ret->rss = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
 	return 0;

@@ -185,7 +185,8 @@ static int sample_constants(Santa__MetricSet *set)
 	Santa__MetricValue *v;
 	Santa__Metric *m;
 
-	m = metric_set_add_metric(set, "/build/label", SANTA__METRIC_TYPE__METRIC_TYPE_CONSTANT_STRING,
+	m = metric_set_add_metric(set, "/build/label",
+				  SANTA__METRIC_TYPE__METRIC_TYPE_CONSTANT_STRING,
 				  "Software version running", NULL);
 	v = sample_value(m, NULL);
 	if (!v || metric_value_set_string(v, "20210809.0.1") < 0)
