@@ -329,8 +329,9 @@ ProtobufCMessage *ipc_reply_steal(const ProtobufCMessage *reply);
  * end to hand to EXPECTED_PEER (a ready connection's peer) over a validated
  * connection, then close here; only the process with that pid, still
  * running the executable it was validated as, may complete the handshake,
- * checked from the kernel's SCM_CREDENTIALS and SCM_PIDFD on its hello.
- * OPTS: limits, on_connect, on_close, userdata, callbacks. */
+ * checked from the kernel's SCM_CREDENTIALS and SCM_PIDFD on its hello,
+ * within OPTS->limits.handshake_usec of this call. OPTS: limits,
+ * on_connect, on_close, userdata, callbacks. */
 int ipc_endpoint_new(sd_event *ev, const ipc_trust *trust,
 		     const ipc_service *service, const ipc_peer *expected_peer,
 		     const ipc_server_opts *opts, int *ret_remote_fd,
