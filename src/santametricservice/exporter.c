@@ -23,6 +23,7 @@ struct exporter {
 	bool stop;                 /* under LOCK */
 	char *pending;             /* under LOCK: the next export to write */
 	size_t pending_len;
+	uint64_t replaced;         /* under LOCK: in the current streak */
 
 	/* Only the worker thread touches these. */
 	uint64_t failures;         /* in the current streak */
@@ -128,18 +129,23 @@ exporter *exporter_free(exporter *e)
 
 void exporter_submit(exporter *e, char *text, size_t len)
 {
-	bool replaced;
+	uint64_t replaced;
 
 	pthread_mutex_lock(&e->lock);
-	replaced = e->pending != NULL;
+	if (e->pending)
+		e->replaced++;
+	else
+		e->replaced = 0;
+	replaced = e->replaced;
 	free(e->pending);
 	e->pending = text;
 	e->pending_len = len;
 	pthread_cond_signal(&e->cond);
 	pthread_mutex_unlock(&e->lock);
-	if (replaced)
+	/* Once per streak of exports that found the writer still busy. */
+	if (replaced == 1)
 		log_notice("Exporting metrics to \"%s\" is slower than santad sends them; "
-			   "an export waiting to be written is replaced by a newer one",
+			   "exports waiting to be written are replaced by newer ones",
 			   metric_writer_url(e->writer));
 }
 

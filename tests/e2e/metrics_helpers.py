@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import threading
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -87,6 +88,8 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.posts.append((self.path, dict(self.headers), body))
             status = self.server.status
+            delay = self.server.delay
+        time.sleep(delay)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -97,13 +100,14 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 class RecordingServer:
     """An HTTP server on 127.0.0.1 (port chosen by the kernel) that records
-    every POST and answers STATUS."""
+    every POST and answers STATUS, after DELAY seconds."""
 
-    def __init__(self, status=200, ssl_context=None, port=0):
+    def __init__(self, status=200, ssl_context=None, port=0, delay=0.0):
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Recorder)
         self.httpd.daemon_threads = True
         self.httpd.posts = []
         self.httpd.status = status
+        self.httpd.delay = delay
         self.httpd.lock = threading.Lock()
         if ssl_context:
             self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
@@ -126,3 +130,4 @@ class RecordingServer:
     def set_status(self, status):
         with self.httpd.lock:
             self.httpd.status = status
+        self.httpd.delay = delay

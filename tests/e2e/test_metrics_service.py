@@ -220,6 +220,24 @@ def test_http_failure_logged_once_per_streak(sandbox):
     assert wait_for(lambda: "works again, after" in sandbox.log())
 
 
+def test_slow_collector_gets_the_newest_export(sandbox):
+    """Exports that arrive while the writer is still busy replace each other:
+    the collector gets the newest, and the service says so once."""
+    with RecordingServer(delay=1.0) as srv:
+        cfg = sandbox.config(MetricURL=f"http://127.0.0.1:{srv.port}/",
+                             MetricFormat="prometheus")
+        sandbox.start_service(cfg)
+        r = sandbox.send(cfg, "--count", "6", "--interval", "50")
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: len(srv.posts) >= 2)
+        time.sleep(1.5)
+        posts = srv.posts
+    assert len(posts) == 2
+    last = check_prometheus(posts[-1][2].decode())["santa_executions"]
+    assert max(s.value for s in last.samples) == 45
+    assert sandbox.log().count("is slower than santad sends them") == 1
+
+
 def test_killed_service_restarted_next_export_arrives(sandbox):
     """santad's export (metrics.c, here over a stubbed santad) reconnects
     through a new handshake to a restarted service, and its next export
