@@ -811,6 +811,10 @@ static int svc_setup_loop(svc *s, int listen_fd)
 		.desc = &santa__sync_service__descriptor,
 		.methods = svc_methods,
 		.accept_roles = SVC_PEERS,
+		/* santactl runs as its user and we as nobody, so we may not read
+		 * its executable; claiming to be santactl only gets a Sync, which
+		 * that user could ask for by running santactl anyway. */
+		.claimable_roles = IPC_ROLE_BIT(IPC_ROLE_SANTACTL),
 	};
 	sigset_t mask;
 	int r;
