@@ -43,6 +43,7 @@ typedef struct santactl_cmd {
 } santactl_cmd;
 
 extern const santactl_cmd santactl_cmd_checkcache;
+extern const santactl_cmd santactl_cmd_doctor;
 extern const santactl_cmd santactl_cmd_fileinfo;
 extern const santactl_cmd santactl_cmd_flushcache;
 extern const santactl_cmd santactl_cmd_metrics;
