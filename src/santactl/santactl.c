@@ -26,6 +26,7 @@
 /* Sorted by name: `santactl --help` lists them in this order. */
 static const santactl_cmd *const santactl_cmds[] = {
 	&santactl_cmd_checkcache,
+	&santactl_cmd_doctor,
 	&santactl_cmd_fileinfo,
 	&santactl_cmd_flushcache,
 	&santactl_cmd_metrics,
