@@ -5,8 +5,9 @@
  * between two processes.
  *
  * Both run under the same CPU policy (by default every process on one
- * CPU, the steadiest figure on a small VM; --cpus=any leaves placement to
- * the scheduler), in interleaved rounds whose order alternates; the figures
+ * CPU, the steadiest figure on a small VM; --cpus=split puts the callers on
+ * one CPU and the servers on another; --cpus=any leaves placement to the
+ * scheduler), in interleaved rounds whose order alternates; the figures
  * are medians over rounds, and the ratio is the median of the per-round
  * ratios, so that drift of the machine between rounds cancels out.
  *
@@ -34,8 +35,12 @@ struct bench_opts {
 	int rounds;
 	int iterations;
 	size_t payload;
-	bool one_cpu;
+	enum { CPUS_ONE, CPUS_SPLIT, CPUS_ANY } cpus;
 };
+
+static int cpu_a = -1, cpu_b = -1;   /* the callers', the servers' */
+
+static void pin_to(int cpu);
 
 static const ProtobufCServiceDescriptor *echo_desc = &santa__ipctest__echo__descriptor;
 
@@ -81,6 +86,7 @@ static pid_t spawn_ipc_server(const char *path)
 
 	if (pid != 0)
 		return pid;
+	pin_to(cpu_b);
 	ipc_service svc = { .desc = echo_desc, .methods = methods };
 	ipc_server *s;
 	sd_event *ev;
@@ -105,6 +111,7 @@ static pid_t spawn_raw_echo(int fd, int other_end)
 
 	if (pid != 0)
 		return pid;
+	pin_to(cpu_b);
 	close(other_end);
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -198,9 +205,7 @@ static double median(double *v, int n)
 
 static void parse_args(int argc, char **argv, struct bench_opts *o)
 {
-	*o = (struct bench_opts){
-		.rounds = 9, .iterations = 20000, .payload = 32, .one_cpu = true,
-	};
+	*o = (struct bench_opts){ .rounds = 9, .iterations = 20000, .payload = 32 };
 	for (int i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--rounds=", 9) == 0)
 			o->rounds = atoi(argv[i] + 9);
@@ -209,10 +214,14 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		else if (strncmp(argv[i], "--payload=", 10) == 0)
 			o->payload = (size_t)atoi(argv[i] + 10);
 		else if (strcmp(argv[i], "--cpus=any") == 0)
-			o->one_cpu = false;
+			o->cpus = CPUS_ANY;
+		else if (strcmp(argv[i], "--cpus=split") == 0)
+			o->cpus = CPUS_SPLIT;
+		else if (strcmp(argv[i], "--cpus=one") == 0)
+			o->cpus = CPUS_ONE;
 		else {
 			fprintf(stderr, "usage: bench-ipc [--rounds=N] [--iterations=N] "
-					"[--payload=BYTES] [--cpus=any]\n");
+					"[--payload=BYTES] [--cpus=one|split|any]\n");
 			exit(2);
 		}
 	}
@@ -222,22 +231,39 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 	}
 }
 
-/* Every process of the benchmark inherits this. */
-static void pin_one_cpu(void)
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		die("pinning to a CPU", -errno);
+}
+
+/* The first two CPUs we may use: callers on A, servers on B (the same one
+ * unless SPLIT). */
+static void choose_cpus(int policy)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+	if (policy == CPUS_ANY || sched_getaffinity(0, sizeof(set), &set) < 0)
 		return;
 	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (CPU_ISSET(cpu, &set)) {
-			CPU_ZERO(&set);
-			CPU_SET(cpu, &set);
-			sched_setaffinity(0, sizeof(set), &set);
-			return;
-		}
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if (cpu_a < 0)
+			cpu_a = cpu;
+		else if (cpu_b < 0)
+			cpu_b = cpu;
 	}
+	if (policy == CPUS_ONE || cpu_b < 0)
+		cpu_b = cpu_a;
+	if (policy == CPUS_SPLIT && cpu_b == cpu_a)
+		die("--cpus=split needs two CPUs", -EINVAL);
 }
 
 struct rig {
@@ -311,8 +337,8 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
-	if (o.one_cpu)
-		pin_one_cpu();
+	choose_cpus(o.cpus);
+	pin_to(cpu_a);
 	data = calloc(1, o.payload + 1);
 	if (!data)
 		die("allocating", -ENOMEM);
@@ -347,6 +373,8 @@ int main(int argc, char **argv)
 	printf("ipc_async_call_us: %.2f\n", median(async, o.rounds));
 	printf("ipc_async_call_vs_raw_ratio: %.2f\n", median(ratio, o.rounds));
 	printf("ipc_bench_datagram_bytes: %zu\n", wire);
+	printf("ipc_bench_cpus: %s\n", o.cpus == CPUS_ONE ? "one" : o.cpus == CPUS_SPLIT ? "split"
+									   : "any");
 	free(data);
 	return 0;
 }
