@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "santad.pb-c.h"
 #include "sync_daemon.h"
 
@@ -20,6 +21,28 @@ static unsigned sync_daemon_method(const char *name)
 	return m ? (unsigned)(m - santa__santad__descriptor.methods) : UINT32_MAX;
 }
 
+/* The engine reports errors with strerror(): give it errno values, and log
+ * santad's own reason here, where it is known. */
+static int sync_daemon_errno(int err)
+{
+	switch (err) {
+	case IPC_E_DISCONNECTED:
+		return -ENOTCONN;
+	case IPC_E_TIMEOUT:
+		return -ETIMEDOUT;
+	case IPC_E_NOT_PERMITTED:
+		return -EPERM;
+	case IPC_E_INVALID:
+		return -EINVAL;
+	case IPC_E_PEER:
+		return -EREMOTEIO;
+	case IPC_E_LIMIT:
+		return -ENOBUFS;
+	default:
+		return err;
+	}
+}
+
 static int sync_daemon_call(void *ud, const char *name, const ProtobufCMessage *req,
 			    uint64_t timeout, ProtobufCMessage **ret)
 {
@@ -31,9 +54,13 @@ static int sync_daemon_call(void *ud, const char *name, const ProtobufCMessage *
 	if (m == UINT32_MAX)
 		return -ENOSYS;
 	r = ipc_client_call(ud, m, req, -1, timeout, &reply, &errmsg);
+	if (r < 0) {
+		log_warning("santad's %s failed: %s%s%s", name, ipc_strerror(r),
+			    errmsg ? ": " : "", errmsg ? errmsg : "");
+		free(errmsg);
+		return sync_daemon_errno(r);
+	}
 	free(errmsg);
-	if (r < 0)
-		return r;
 	if (ret)
 		*ret = reply;
 	else if (reply)

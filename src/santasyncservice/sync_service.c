@@ -508,6 +508,12 @@ static void svc_run_job(svc *s, svc_job *job, const sync_sysinfo *info)
 	sync_result res;
 	int r;
 
+	/* Without a server or a machine id the engine stops before it needs
+	 * santad, and says which is missing. */
+	if (job->kind == SVC_JOB_SYNC && (!s->cfg.sync_base_url || !*s->machine_id)) {
+		job->status = sync_engine_run(&e, job->sync_type, &res);
+		return;
+	}
 	r = sync_daemon_connect(s->santad_path, s->trust, &cl);
 	if (r < 0) {
 		svc_engine_log(s, SANTA_LOG_ERR, "Connecting to santad failed; is it running?");
