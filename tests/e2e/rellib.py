@@ -132,7 +132,13 @@ def umount(path):
 
 
 class RelSantad(conftest.SantadProcess):
-    """A SantadProcess with santactl and readers for the reliability cases."""
+    """A SantadProcess with santactl and readers for the reliability cases.
+    state_dir and event_log follow the configuration's overrides."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.state_dir = pathlib.Path(self.config["StateDirectory"])
+        self.event_log = pathlib.Path(self.config["EventLogPath"])
 
     @property
     def santactl_exe(self):

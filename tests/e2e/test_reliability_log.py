@@ -152,6 +152,8 @@ def test_sigterm_with_stuck_log(rel_santad, tiny_program, storm_runner, tmp_path
                                  f"blocked program {'ran' if ran else 'was denied'} meanwhile")
         assert d.proc.returncode == 0, f"santad exited with {d.proc.returncode}"
     finally:
+        if d.alive():
+            d.kill()
         d.stop()
         fifo.close()
     rel_summary("SIGTERM with stuck log", f"{storm.total()} execs into a FIFO nobody "
