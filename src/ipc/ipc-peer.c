@@ -225,12 +225,16 @@ int ipc_trust_add_defaults(ipc_trust *t, char *const *trusted_executables)
 /*
  * A trusted file must be root's and unwritable by others, and so must every
  * directory above it: otherwise someone else could put another file there
- * (a hard link to an interpreter would do).
+ * (a hard link to an interpreter would do). A root-owned directory that
+ * others may write is still safe when it is sticky (/tmp): there, only
+ * root may rename or remove the root-owned entry below it, which the walk
+ * has already checked.
  */
-static int check_safe_path(const char *path, char *why, size_t whysz)
+int ipc_path_is_root_held(const char *path, char *why, size_t whysz)
 {
 	char real[PATH_MAX];
 	struct stat st;
+	bool leaf = true;
 	char *slash;
 
 	if (!realpath(path, real)) {
@@ -238,15 +242,19 @@ static int check_safe_path(const char *path, char *why, size_t whysz)
 		return IPC_E_NOT_PERMITTED;
 	}
 	for (;;) {
+		bool sticky_dir;
+
 		if (stat(real[0] ? real : "/", &st) < 0) {
 			snprintf(why, whysz, "checking '%s': %s", real, strerror(errno));
 			return IPC_E_NOT_PERMITTED;
 		}
-		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		sticky_dir = !leaf && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
+		if (st.st_uid != 0 || (!sticky_dir && (st.st_mode & (S_IWGRP | S_IWOTH)))) {
 			snprintf(why, whysz, "'%s' is not owned by root or is writable by others",
 				 real[0] ? real : "/");
 			return IPC_E_NOT_PERMITTED;
 		}
+		leaf = false;
 		slash = strrchr(real, '/');
 		if (!slash || !real[0])
 			return 0;
@@ -298,7 +306,7 @@ static int exe_lookup(const ipc_trust *t, const struct stat *st, const char *exe
 		snprintf(why, whysz, "executable '%s' is not one of ours", exe);
 		return IPC_E_NOT_PERMITTED;
 	}
-	if (check_safe_path(path, why, whysz) < 0)
+	if (ipc_path_is_root_held(path, why, whysz) < 0)
 		return IPC_E_NOT_PERMITTED;
 	*ret_role = role;
 	return 0;
@@ -457,7 +465,7 @@ bool ipc_socket_root_held(const char *path)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	return check_safe_path(dir, why, sizeof(why)) == 0;
+	return ipc_path_is_root_held(dir, why, sizeof(why)) == 0;
 }
 
 int ipc_peer_from_socket(int fd, struct ucred *ret_cred, int *ret_pidfd)

@@ -127,6 +127,12 @@ int ipc_trust_add_dir(ipc_trust *t, const char *dir);
  * plus each TrustedExecutables entry (files get the role of their basename). */
 int ipc_trust_add_defaults(ipc_trust *t, char *const *trusted_executables);
 
+/* 0 when PATH (after resolving links) and every directory above it are
+ * owned by root and writable by nobody else (a sticky directory such as
+ * /tmp counts as safe), so that no other user can replace it; else
+ * IPC_E_NOT_PERMITTED with the offending component named in WHY. */
+int ipc_path_is_root_held(const char *path, char *why, size_t whysz);
+
 /* Who the peer of a connection is, as the kernel said. */
 typedef struct ipc_peer {
 	pid_t pid;

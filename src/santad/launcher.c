@@ -33,6 +33,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "ipc.h"
 #include "log.h"
 #include "santa-build.h"
 
@@ -197,35 +198,24 @@ launcher_mode launcher_mode_detect(void)
 
 /* --- Finding what to run, as whom --- */
 
-static bool launcher_root_only(const struct stat *st)
-{
-	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
-}
-
 /* The executable must be what the IPC layer would trust: a regular file
  * owned by root that nobody else may rewrite, in directories nobody else
  * may rewrite (or they could swap the file), since the bundle service runs
  * it as root. */
 static int launcher_check_exe(const char *path)
 {
-	char real[PATH_MAX];
+	char why[PATH_MAX + 64];
 	struct stat st;
-	char *slash;
 
-	if (!realpath(path, real) || stat(real, &st) < 0)
+	if (stat(path, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
 		return -EACCES;
-	while ((slash = strrchr(real, '/'))) {
-		if (!launcher_root_only(&st))
-			return -EPERM;
-		if (slash == real)
-			break;
-		*slash = '\0';
-		if (stat(real, &st) < 0)
-			return -errno;
+	if (ipc_path_is_root_held(path, why, sizeof(why)) < 0) {
+		log_debug("Refusing to run \"%s\": %s", path, why);
+		return -EPERM;
 	}
-	return stat("/", &st) < 0 ? -errno : launcher_root_only(&st) ? 0 : -EPERM;
+	return 0;
 }
 
 /* TrustedExecutables first (how tests and a build tree are run), then the
