@@ -327,8 +327,9 @@ static bool sync_http_retryable(CURLcode rc, long status)
 		return false;
 	if (rc != CURLE_OK)
 		return true;
-	/* A 4xx will not change by asking again, except these two. */
-	return status >= 500 || status == 408 || status == 429 || status < 400;
+	/* A redirect (refused) or a 4xx will not change by asking again,
+	 * except these two. */
+	return status >= 500 || status == 408 || status == 429;
 }
 
 static void sync_http_describe(CURLcode rc, long status, const sync_http_resp *resp,

@@ -7,7 +7,8 @@
  * as configured, with the original client's headers; redirects are not
  * followed. A request that fails is tried again (up to ATTEMPTS in all)
  * after BACKOFF_MS * 2^n milliseconds (4, 8, 16, 32 s with the defaults),
- * except on a 4xx other than 408 and 429, where trying again cannot help.
+ * when it failed in transport or with a 5xx, 408 or 429; other answers
+ * (a refused redirect, any other 4xx) would not change by asking again.
  * A 403 first fetches an XSRF token once per transport and resends.
  */
 #pragma once

@@ -27,6 +27,7 @@ import argparse
 import gzip
 import json
 import re
+import ssl
 import threading
 import time
 import zlib
@@ -95,11 +96,14 @@ class SyncServer:
                   ("truncate",)              cut the JSON body in half
                   ("garbage",)               answer 200 with an HTML page
                   ("close",)                 close the connection, no answer
+                  ("redirect", url)          answer 302 to URL
     lose_page     index of a rule page answered 500 every time
     endless_cursor  always send another cursor
     """
 
-    def __init__(self, machine_id=None, host="127.0.0.1", port=0):
+    def __init__(self, machine_id=None, host="127.0.0.1", port=0, tls=None):
+        """TLS, if given, is {"cert": PEM, "key": PEM[, "client_ca": PEM]}:
+        serve https, and with client_ca require a client certificate."""
         self.machine_id = machine_id
         self.preflight = {"client_mode": "MONITOR", "batch_size": 50}
         self.rules = []
@@ -127,6 +131,15 @@ class SyncServer:
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.thread = None
+        self.scheme = "http"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls["cert"], tls["key"])
+            if tls.get("client_ca"):
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(tls["client_ca"])
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
 
     @property
     def port(self):
@@ -134,7 +147,7 @@ class SyncServer:
 
     @property
     def base_url(self):
-        return f"http://127.0.0.1:{self.port}{BASE_PATH}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{BASE_PATH}"
 
     def start(self):
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -372,6 +385,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, data[:len(data) // 2])
         elif kind == "garbage":
             self._send(200, b"<html><body>Service Unavailable</body></html>")
+        elif kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", fault[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif kind == "close":
             self.close_connection = True
             self.connection.close()

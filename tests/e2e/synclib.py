@@ -34,13 +34,44 @@ def wait_until(pred, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def make_pki(directory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate,
+    as PEM files in DIRECTORY: {"ca", "server_cert", "server_key",
+    "client_cert", "client_key"} -> path."""
+    d = str(directory)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    def key_and_csr(name, cn):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=santa-sync-test-ca")
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\n"
+                           "extendedKeyUsage=serverAuth\n"),
+                          ("client", "santa-client", "extendedKeyUsage=clientAuth\n")):
+        key_and_csr(name, cn)
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(ext)
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    return {"ca": j("ca.pem"), "server_cert": j("server.pem"), "server_key": j("server.key"),
+            "client_cert": j("client.pem"), "client_key": j("client.key")}
+
+
 def hexhash(n):
     """A distinct, valid SHA-256 hex string for N."""
     return f"{n:064x}"
 
 
 class SyncRig:
-    def __init__(self, build_dir, fake_santad=True, extra_config=None):
+    def __init__(self, build_dir, fake_santad=True, extra_config=None, server_tls=None):
         self.build = os.path.abspath(build_dir)
         # The IPC layer trusts an executable only if no directory above it is
         # writable by others, which rules out /tmp: /run is root's.
@@ -54,7 +85,7 @@ class SyncRig:
         self.config_path = os.path.join(self.dir, "config.json")
         self.service_exe = self.exe("src/santasyncservice/santasyncservice")
         self.santactl_exe = self.exe("src/santactl/santactl")
-        self.server = SyncServer(machine_id=MACHINE_ID).start()
+        self.server = SyncServer(machine_id=MACHINE_ID, tls=server_tls).start()
         self.procs = []
         self.service = None
         self.santad = None

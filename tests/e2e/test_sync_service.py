@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from synclib import MACHINE_ID, SyncRig, hexhash, wait_until
+from synclib import MACHINE_ID, SyncRig, hexhash, make_pki, wait_until
 from sync_server import rule
 
 @pytest.fixture
@@ -354,3 +354,52 @@ def test_server_down(rig):
     res = rig.sync()
     assert res.returncode == 1
     assert "Preflight failed" in res.stdout and "127.0.0.1:1" in res.stdout
+
+
+def test_redirect_not_followed(rig):
+    rig.start_fake_santad()
+    rig.start_service()
+    rig.server.faults = {"preflight": ("redirect", rig.server.base_url + "preflight/x")}
+    res = rig.sync()
+    assert res.returncode == 1
+    assert "HTTP 302" in res.stdout
+    assert rig.server.stages() == ["preflight"]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def tls_sync(build, pki, config, client_ca=False):
+    if os.geteuid() != 0:
+        pytest.skip("root")
+    tls = {"cert": pki["server_cert"], "key": pki["server_key"]}
+    if client_ca:
+        tls["client_ca"] = pki["ca"]
+    with SyncRig(build, extra_config=config, server_tls=tls) as rig:
+        assert rig.server.base_url.startswith("https://")
+        rig.start_fake_santad()
+        rig.start_service()
+        return rig.sync()
+
+
+def test_tls_server_verified_with_roots_file(build, pki):
+    res = tls_sync(build, pki, {"ServerAuthRootsFile": pki["ca"]})
+    assert res.returncode == 0, res.stdout
+
+
+def test_tls_untrusted_server_refused(build, pki):
+    # The system store does not know the test CA.
+    res = tls_sync(build, pki, {})
+    assert res.returncode == 1
+    assert "certificate" in res.stdout.lower() or "SSL" in res.stdout, res.stdout
+
+
+def test_mutual_tls(build, pki):
+    res = tls_sync(build, pki, {"ServerAuthRootsFile": pki["ca"],
+                                "ClientAuthCertificateFile": pki["client_cert"],
+                                "ClientAuthKeyFile": pki["client_key"]}, client_ca=True)
+    assert res.returncode == 0, res.stdout
+    res = tls_sync(build, pki, {"ServerAuthRootsFile": pki["ca"]}, client_ca=True)
+    assert res.returncode == 1, res.stdout
