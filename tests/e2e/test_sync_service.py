@@ -403,3 +403,29 @@ def test_mutual_tls(build, pki):
     assert res.returncode == 0, res.stdout
     res = tls_sync(build, pki, {"ServerAuthRootsFile": pki["ca"]}, client_ca=True)
     assert res.returncode == 1, res.stdout
+
+
+def test_who_may_call_what(rig):
+    """Sync: santad and santactl; PostEvents and Spindown: santad only;
+    other roles may not connect at all."""
+    from proclib import build_probe, run_probe
+    probes = build_probe(str(pathlib.Path(__file__).resolve().parents[2]),
+                         str(rig.build), os.path.join(rig.dir, "probes"))
+    rig.config["TrustedExecutables"].append(probes + "/")
+    rig.write_config()
+    rig.start_fake_santad()
+    rig.start_service()
+    sock = os.path.join(rig.run_dir, "santasyncservice.sock")
+
+    def probe(role, method):
+        return run_probe(probes, role, rig.config_path, sock, "santasyncservice", method)
+
+    assert probe("santactl", "Spindown")[0] == 3
+    assert probe("santactl", "PostEvents")[0] == 3
+    assert probe("santagui", None)[0] == 2
+    assert probe("santametricservice", None)[0] == 2
+    assert rig.service.poll() is None
+    status, out = probe("santad", "Spindown")
+    assert status == 0, out
+    assert rig.service.wait(timeout=10) == 0
+    assert "Spinning down" in rig.log("santasyncservice")
