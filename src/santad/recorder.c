@@ -389,18 +389,26 @@ static void log_exec(recorder *r, exec_record *rec, const proc_info *pi, const c
 
 /* --- sync events --- */
 
+/* santa__event__init() points every string at protobuf-c's static empty
+ * string: only what build_event allocated may be freed. */
+static void free_str(char *s)
+{
+	if (s != protobuf_c_empty_string)
+		free(s);
+}
+
 void recorder_event_free(Santa__Event *ev)
 {
 	if (!ev)
 		return;
-	free(ev->file_sha256);
-	free(ev->file_path);
-	free(ev->file_name);
-	free(ev->executing_user);
-	free(ev->decision);
-	free(ev->parent_name);
-	free(ev->custom_msg);
-	free(ev->custom_url);
+	free_str(ev->file_sha256);
+	free_str(ev->file_path);
+	free_str(ev->file_name);
+	free_str(ev->executing_user);
+	free_str(ev->decision);
+	free_str(ev->parent_name);
+	free_str(ev->custom_msg);
+	free_str(ev->custom_url);
 	procinfo_strv_free(ev->logged_in_users);
 	procinfo_strv_free(ev->current_sessions);
 	free(ev);

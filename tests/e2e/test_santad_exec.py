@@ -8,7 +8,9 @@ import hashlib
 import os
 import pathlib
 import re
+import sqlite3
 import subprocess
+import time
 
 import pytest
 
@@ -170,3 +172,32 @@ def test_log_lines_match_golden(santad_factory, tmpfs):
     got = [normalize(allow[0], santad), normalize(deny[0], santad)]
     want = (GOLDEN / "santad-eventlog.txt").read_text().splitlines()
     assert got == want
+
+
+def event_rows(santad):
+    db = sqlite3.connect(str(santad.state_dir / "events.db"))
+    try:
+        return db.execute("SELECT id, length(event) FROM events ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("santad", [dict(LOCKDOWN, SyncBaseURL="http://127.0.0.1:9/")],
+                         indirect=True)
+def test_denials_are_stored_for_the_sync_server(santad):
+    prog = copy_program(santad.watch_dir, "evblocked", extra=b"events")
+    for _ in range(3):
+        assert exec_errno(prog) == errno.EPERM
+    deadline = time.monotonic() + 5
+    while len(event_rows(santad)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert santad.alive(), santad.stderr()
+    rows = event_rows(santad)
+    assert len(rows) == 3 and all(size > 64 for _, size in rows)
+
+
+def test_no_events_without_a_sync_server(santad):
+    prog = copy_program(santad.watch_dir, "noevents", extra=b"none")
+    assert exec_errno(prog) == 0
+    assert santad.wait_log(lines_for(santad, prog))
+    assert event_rows(santad) == []
