@@ -168,13 +168,18 @@ static void flush_kernel(authorizer *a)
 
 /* --- records --- */
 
+static char *fd_path(int fd);
+
 static exec_record *denied_record(pid_t pid, int fd, const policy *pol)
 {
 	exec_record *rec = exec_record_new(RECORD_EXEC_DENIED, pid);
 
 	if (!rec)
 		return NULL;
-	rec->fd = fd;
+	/* The path now, not the descriptor: a flood of denials queued for a
+	 * slow log must not hold thousands of descriptors (the kernel denies
+	 * an event it has no descriptor for, even in MONITOR). */
+	rec->path = fd_path(fd);
 	rec->decision = SANTAD_DECISION_DENY;
 	rec->pol = policy_ref((policy *)pol);
 	/* Before the answer: once denied, the process may exit at once. */
@@ -203,16 +208,15 @@ static void record_verdict(exec_record *rec, const verdict *v, const uint8_t *sh
 	rec->store_event = policy_records_event(pol, v);
 }
 
-/* Deny FD and hand its record (made before the answer, see denied_record;
- * NULL when out of memory) to the recorder. */
+/* Deny FD, close it, and hand its record (made before the answer, see
+ * denied_record; NULL when out of memory) to the recorder. */
 static void deny(authorizer *a, int fd, exec_record *rec, santad_reason reason, bool cached,
 		 uint64_t start, record_list *l)
 {
 	respond(a, fd, false, reason, cached, start);
+	close(fd);
 	if (rec)
 		list_add(l, rec);
-	else
-		close(fd);
 }
 
 /* A denial answered without a decision (deadline, unreadable file). */
@@ -685,7 +689,7 @@ static void add_event_record(authorizer *a, job *j, const verdict *v, const uint
 	if (!rec)
 		return;
 	rec->decision = v->decision;
-	rec->fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 3);
+	rec->path = fd_path(j->fd);
 	rec->pol = policy_ref(a->pol);
 	record_verdict(rec, v, sha, a->pol);
 	list_add(l, rec);

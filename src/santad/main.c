@@ -176,13 +176,25 @@ static int take_lock(santad *d)
 
 static void raise_fd_limit(void)
 {
+	/* Every pending exec, file being hashed and queued ALLOW line holds a
+	 * descriptor (AUTH_MAX_PENDING + AUTH_MAX_JOBS + RECORDER_ALLOW_LIMIT
+	 * and a little): the kernel denies an event it cannot give us one for,
+	 * even in MONITOR. */
+	const rlim_t want = 65536, need = AUTH_MAX_PENDING + AUTH_MAX_JOBS +
+					  RECORDER_ALLOW_LIMIT + 2048;
 	struct rlimit rl;
 
-	/* Every pending exec and every queued log line holds a descriptor. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur < need)
+		log_warning("RLIMIT_NOFILE is %llu, below the %llu descriptors santad may hold "
+			    "under an exec storm; raise the hard limit", (unsigned long long)rl.rlim_cur,
+			    (unsigned long long)need);
 }
 
 static int open_state(santad *d)

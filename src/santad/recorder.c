@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct recorder {
 	gui *_Atomic gui;
 	pthread_t thread;
 	bool started;
+	atomic_bool stop_requested;     /* read without the lock by out_flush */
 
 	pthread_mutex_t lock;           /* guards everything below */
 	pthread_cond_t cond;
@@ -153,7 +155,10 @@ recorder *recorder_free(recorder *r)
 
 static int open_log(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	/* O_NONBLOCK: a log that is a FIFO or a socket nobody reads must not
+	 * hold the recorder when santad is asked to stop (out_flush). */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		      0640);
 
 	return fd < 0 ? -errno : fd;
 }
@@ -252,26 +257,49 @@ static void out_append(recorder *r, const char *line)
 	r->out_len += n;
 }
 
+/* Wait until the log can take more, or give up: false when santad is
+ * stopping and the reader has not moved for RECORDER_STOP_WAIT_USEC. */
+static bool wait_writable(recorder *r, uint64_t *stuck_since)
+{
+	struct pollfd pfd = { .fd = r->log_fd, .events = POLLOUT };
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+	if (!*stuck_since)
+		*stuck_since = now;
+	if (atomic_load(&r->stop_requested) && now - *stuck_since >= RECORDER_STOP_WAIT_USEC)
+		return false;
+	(void)poll(&pfd, 1, 100);
+	return true;
+}
+
 static void out_flush(recorder *r)
 {
+	uint64_t stuck_since = 0;
 	size_t off = 0;
 
 	while (off < r->out_len && r->log_fd >= 0) {
 		ssize_t n = write(r->log_fd, r->out + off, r->out_len - off);
 
+		if (n > 0) {
+			off += (size_t)n;
+			stuck_since = 0;
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* A full disk must not stop the daemon; say so once in a
-			 * while and go on without these lines. */
-			if (r->write_errors++ % 1000 == 0)
-				log_warning_errno(n < 0 ? -errno : -EIO,
-						  "Writing the event log \"%s\" failed, "
-						  "dropping lines", r->path);
-			atomic_fetch_add(&r->counters->log_dropped, 1);
-			break;
-		}
-		off += (size_t)n;
+		/* A reader that does not read (a FIFO, a stuck collector):
+		 * queued lines wait here, and the queue behind them fills,
+		 * allows first; the decisions never wait for it. */
+		if (n < 0 && errno == EAGAIN && wait_writable(r, &stuck_since))
+			continue;
+		/* A full disk (or a reader stuck while santad stops) must not
+		 * stop the daemon; say so once in a while and go on without
+		 * these lines. */
+		if (r->write_errors++ % 1000 == 0)
+			log_warning_errno(n < 0 ? -errno : -EIO, "Writing the event log \"%s\" failed, "
+					  "dropping lines", r->path);
+		atomic_fetch_add(&r->counters->log_dropped, 1);
+		break;
 	}
 	r->out_len = 0;
 }
@@ -821,6 +849,7 @@ void recorder_stop(recorder *r)
 {
 	if (!r || !r->started)
 		return;
+	atomic_store(&r->stop_requested, true);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_cond_signal(&r->cond);

@@ -56,6 +56,9 @@
 #define RECORDER_ARGS_WAIT_USEC (20 * 1000u)
 #define RECORDER_EVENT_LIMIT 4096u
 #define RECORDER_ARGS_MAX 8192u
+/* How long, once santad stops, the recorder waits for a log reader that
+ * does not read before it drops what is left. */
+#define RECORDER_STOP_WAIT_USEC (1000 * 1000u)
 
 typedef enum record_kind {
 	RECORD_EXEC_ALLOWED,    /* an exec that happened: ALLOW line */
@@ -101,7 +104,8 @@ recorder *recorder_free(recorder *r);
  * -errno when the log file cannot be opened (nothing changes then). */
 int recorder_configure(recorder *r, santa_log_type type, const char *path);
 int recorder_start(recorder *r);
-/* Write what is queued (up to a second), then stop the thread. */
+/* Write what is queued, waiting at most RECORDER_STOP_WAIT_USEC for a log
+ * that does not take it, then stop the thread. */
 void recorder_stop(recorder *r);
 
 /* Hand REC over (any thread). False when it was dropped: the caller still
