@@ -137,8 +137,7 @@ def test_exec_storm_while_rules_change(rel_santad, tiny_program, storm_runner, t
                 f"santad RSS {rss0} -> peak {peak} KiB")
 
 
-def kill_restart_case(d, tiny_program, storm_runner, tmp_path):
-    allowed, blocked, toggled, loops = fleet(d, tiny_program, tmp_path)
+def kill_restart_case(d, allowed, blocked, loops, storm_runner):
     rules_before = rules_table(d)
 
     storm = storm_runner(loops, ROUNDS // 2, timeout=120)
@@ -169,7 +168,8 @@ def kill_restart_case(d, tiny_program, storm_runner, tmp_path):
 
 def test_kill_9_during_storm(rel_santad, tiny_program, storm_runner, tmp_path, rel_summary):
     d = rel_santad(LOCKDOWN)
-    d, storm, _, restarted_in = kill_restart_case(d, tiny_program, storm_runner, tmp_path)
+    allowed, blocked, _, loops = fleet(d, tiny_program, tmp_path)
+    d, storm, _, restarted_in = kill_restart_case(d, allowed, blocked, loops, storm_runner)
     ran_blocked = sum(storm.statuses(p)[0] for p in
                       (x for x in storm.counts if "blocked" in x))
     rel_summary("kill -9 during storm", f"{storm.total()} execs from {SHELLS} shells, "
@@ -180,25 +180,22 @@ def test_kill_9_during_storm(rel_santad, tiny_program, storm_runner, tmp_path, r
                 f"says afterwards")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "santad aborts (munmap_chunk: invalid pointer) on its first stored sync event: "
-    "recorder_event_free() frees Santa__Event.custom_msg/custom_url, which "
-    "santa__event__init() set to protobuf-c's static empty string when the "
-    "deciding rule has no message (src/santad/recorder.c, build_event/"
-    "recorder_event_free); so with SyncBaseURL set, santad dies at the first "
-    "denial and LOCKDOWN fails open"))
 def test_kill_9_keeps_stored_events(rel_santad, tiny_program, storm_runner, tmp_path,
                                     rel_summary):
-    # A sync server is configured (and unreachable), so that santad stores
-    # an event for every blocked exec.
-    d = rel_santad(dict(LOCKDOWN, SyncBaseURL="http://127.0.0.1:9/"))
-    (blocked,) = programs(d.watch_dir, "evblocked", 1, tiny_program)
+    # Rules first (santactl may not change them once a sync server is
+    # set), then a sync server (unreachable), so that santad stores an
+    # event for every blocked exec.
+    d = rel_santad(LOCKDOWN)
+    allowed, blocked, _, loops = fleet(d, tiny_program, tmp_path)
+    d.stop()
+    d.rewrite_config(SyncBaseURL="http://127.0.0.1:9/")
+    d.start()
     for _ in range(3):
-        assert exec_status(blocked[0]) == errno.EPERM
+        assert exec_status(blocked[0][0]) == errno.EPERM
     assert d.alive(), "santad died storing events:\n" + d.stderr()[-2000:]
-    assert wait_until(lambda: len(event_ids(d)) >= 3, 5)
-    d, storm, ids_before, restarted_in = kill_restart_case(d, tiny_program, storm_runner,
-                                                           tmp_path)
+    assert wait_until(lambda: len(event_ids(d)) >= 3, 5), d.stderr()[-2000:]
+    d, storm, ids_before, restarted_in = kill_restart_case(d, allowed, blocked, loops,
+                                                           storm_runner)
     ids_after = event_ids(d)
     lost = ids_before - ids_after
     assert not lost, f"{len(lost)} stored events lost across kill -9"
