@@ -37,6 +37,7 @@ struct santad {
 	void *control;                  /* control service, see control.h */
 	void *trust;                    /* ipc_trust, when built with IPC */
 	struct gui *gui;                /* santagui's side (gui.h) */
+	struct synclink *sync_link;     /* santasyncservice (synclink.h) */
 };
 
 /* Build the policy from the config and the sync state, publish it, and

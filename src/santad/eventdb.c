@@ -108,8 +108,10 @@ int eventdb_add(eventdb *e, Santa__Event *const *events, size_t n, size_t *ret_d
 		/* The row id is the event's id: it is not stored in the blob. */
 		events[i]->id = 0;
 		err = insert_one(st, events[i]);
-		if (!err)
+		if (!err) {
+			events[i]->id = sqlite3_last_insert_rowid(e->db);
 			stored++;
+		}
 	}
 	sqlite3_finalize(st);
 	if (err || exec_sql(e->db, "COMMIT") < 0) {

@@ -22,8 +22,8 @@ typedef struct eventdb eventdb;
 int eventdb_open(const char *path, eventdb **ret, char *errbuf, size_t errsize);
 eventdb *eventdb_close(eventdb *db);
 
-/* Store EVENTS in one transaction. *RET_DROPPED counts those that did not
- * fit under EVENTDB_MAX. */
+/* Store EVENTS in one transaction, setting the id of each one stored.
+ * *RET_DROPPED counts those that did not fit under EVENTDB_MAX. */
 int eventdb_add(eventdb *db, Santa__Event *const *events, size_t n, size_t *ret_dropped);
 int eventdb_count(eventdb *db, uint64_t *ret);
 /* Events with id > AFTER_ID, oldest first, their id field set. Free each

@@ -33,6 +33,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "santa-build.h"
+#include "synclink.h"
 #ifdef SANTAD_HAVE_METRICS
 #include "metrics.h"
 #endif
@@ -455,6 +456,11 @@ static void start_services(main_ctx *m)
 				  "going on without them");
 		return;
 	}
+	r = synclink_new(m->d.ev, m->trust, launcher_socket_path(m->launcher, LAUNCHER_SYNC),
+			 &m->d.sync_link);
+	if (r < 0)
+		log_warning_errno(r, "Setting up the connection to santasyncservice failed, "
+				  "going on without it");
 #ifdef SANTAD_HAVE_METRICS
 	r = metrics_start(&m->d, m->d.ev, m->trust,
 			  launcher_socket_path(m->launcher, LAUNCHER_METRIC));
@@ -524,6 +530,7 @@ static void stop(main_ctx *m)
 	metrics_stop();
 #endif
 	m->control = control_free(m->control);
+	d->sync_link = synclink_free(d->sync_link);
 	m->launcher = launcher_free(m->launcher);
 	recorder_stop(d->rec);
 	d->gui = gui_free(d->gui);

@@ -10,6 +10,7 @@
 
 #include "gui.h"
 #include "log.h"
+#include "synclink.h"
 
 #define RULE_TEXT_MAX 2048u
 #define RULE_SIGNINGID_MAX 512u
@@ -558,6 +559,20 @@ int santad_events_remove(santad *d, const int64_t *ids, size_t n)
 	return d->events ? eventdb_remove(d->events, ids, n) : 0;
 }
 
+/* Hand the stored events of blocked executions (id set) to the sync
+ * service at once; unknown ones wait for the next sync. */
+static void post_blocked(santad *d, Santa__Event **events, size_t n)
+{
+	Santa__Event *blocked[256];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < 256; i++)
+		if (events[i]->id > 0 && events[i]->decision &&
+		    !strncmp(events[i]->decision, "BLOCK_", 6))
+			blocked[k++] = events[i];
+	synclink_post_events(d->sync_link, blocked, k);
+}
+
 void santad_store_events(santad *d)
 {
 	Santa__Event *batch[256];
@@ -573,6 +588,8 @@ void santad_store_events(santad *d)
 		}
 		atomic_fetch_add(&d->counters.events_stored, n - dropped);
 		atomic_fetch_add(&d->counters.events_dropped, dropped);
+		if (r == 0)
+			post_blocked(d, batch, n);
 		for (size_t i = 0; i < n; i++)
 			recorder_event_free(batch[i]);
 	}
@@ -683,6 +700,19 @@ int santad_gui_post(santad *d, const char *message)
 struct gui *santad_gui(santad *d)
 {
 	return d->gui;
+}
+
+const char *santad_sync_service_state(const santad *d)
+{
+	return synclink_state(d->sync_link);
+}
+
+int santad_sync_service_probe(santad *d, uint64_t timeout_usec, santad_probe_fn cb,
+			      void *userdata)
+{
+	if (!d->sync_link)
+		return -ENOTCONN;
+	return synclink_probe(d->sync_link, timeout_usec, cb, userdata);
 }
 
 const santad_counters *santad_get_counters(const santad *d)

@@ -211,6 +211,17 @@ int santad_gui_post(santad *d, const char *message);
  * NULL when it could not be set up. */
 struct gui *santad_gui(santad *d);
 
+/* --- santasyncservice, as santad sees it (synclink.h) --- */
+
+/* "not configured" (no SyncBaseURL), "connecting", "running" or "not
+ * answering" (its last call timed out). */
+const char *santad_sync_service_state(const santad *d);
+/* Ask it now, within TIMEOUT_USEC; CB runs later on the main loop with one
+ * of the states above. 0 when CB will run, else -errno. */
+typedef void (*santad_probe_fn)(const char *state, void *userdata);
+int santad_sync_service_probe(santad *d, uint64_t timeout_usec, santad_probe_fn cb,
+			      void *userdata);
+
 /* --- Counters, updated by any thread; read with atomic loads. --- */
 
 typedef struct santad_counters {
