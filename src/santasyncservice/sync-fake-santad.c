@@ -576,7 +576,6 @@ int main(int argc, char **argv)
 		else
 			return 1;
 	}
-	santa_config_init(&fk.cfg);
 	if (!fk.state_path || santa_config_load(config, &fk.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fake-santad: %s\n", fk.state_path ? err : "--state is required");
 		return 1;
@@ -613,6 +612,9 @@ int main(int argc, char **argv)
 	sd_event_loop(fk.ev);
 	ipc_conn_unref(fk.sync_conn);
 	ipc_server_free(fk.server);
+	ipc_trust_free(fk.trust);
 	unlink(path);
+	santa_config_done(&fk.cfg);
+	free(methods);
 	return 0;
 }

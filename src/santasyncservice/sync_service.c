@@ -877,7 +877,7 @@ static int svc_setup(svc *s, const char *config_file, const char *socket_path,
 	char err[512];
 	int fd, r;
 
-	santa_config_init(&s->cfg);
+	/* santa_config_load starts from santa_config_init's defaults itself. */
 	if (santa_config_load(config_file, &s->cfg, err, sizeof(err)) < 0) {
 		log_error("Loading the configuration failed: %s", err);
 		return -EINVAL;
