@@ -12,6 +12,7 @@
 
 #define RULEDB_SCHEMA_VERSION 1
 #define RULEDB_LIST_MAX 1000u
+#define RULEDB_CHECKPOINT_RULES 10000u
 
 struct ruledb {
 	sqlite3 *db;
@@ -226,6 +227,10 @@ int ruledb_apply(ruledb *r, const santad_rule *rules, size_t n, int cleanup,
 	if (exec_sql(r->db, "COMMIT") < 0)
 		goto fail;
 	*ret_applied = applied;
+	/* A large set (a clean sync, an import) leaves a WAL as large as the
+	 * database: fold it back now rather than at some later commit. */
+	if (n >= RULEDB_CHECKPOINT_RULES)
+		(void)exec_sql(r->db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return 0;
 fail:
 	sql_err(r->db, "writing rules", errbuf, errsize);

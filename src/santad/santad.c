@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,9 @@ int santad_rules_apply(santad *d, santad_rule_batch *b, Santa__RuleCleanup clean
 		 flush == AUTH_FLUSH_ALL ? ", caches flushed" : "");
 	ruleset_unref(rs);
 	batch_clear(b);
+	/* A large batch leaves its strings' memory with the allocator, and
+	 * the old index was as large as the new one: give it back. */
+	malloc_trim(0);
 	return 0;
 }
 
