@@ -571,15 +571,6 @@ static bool script_interpreter(int fd, char *buf, size_t size)
 	return true;
 }
 
-static bool args_ready(pid_t pid)
-{
-	char *args = NULL;
-	bool ready = procinfo_args(pid, 16, &args) == 0 && args;
-
-	free(args);
-	return ready;
-}
-
 static bool exe_is_path(pid_t pid, const char *path)
 {
 	struct stat st;
@@ -588,10 +579,10 @@ static bool exe_is_path(pid_t pid, const char *path)
 	       procinfo_exe_is(pid, st.st_dev, st.st_ino) == 1;
 }
 
-static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
+/* Log REC with ARGS (taken; NULL: none, or read now when READ_ARGS). */
+static void finish_allowed_args(recorder *r, exec_record *rec, char *args, bool read_args)
 {
 	proc_info pi;
-	char *args = NULL;
 
 	if (rec->has_proc) {
 		pi = rec->proc;
@@ -599,11 +590,16 @@ static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
 	} else {
 		(void)procinfo_read(rec->pid, &pi);
 	}
-	if (with_args)
+	if (read_args && !args)
 		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
 	log_exec(r, rec, &pi, args);
 	free(args);
 	exec_record_free(rec);
+}
+
+static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
+{
+	finish_allowed_args(r, rec, NULL, with_args);
 }
 
 /* Try to log an allowed exec. False when it should wait for the exec to
@@ -616,12 +612,15 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 	bool script;
 
 	if (is == 1) {
+		char *args = NULL;
+
 		/* The new image is in place, but its arguments are only set up
 		 * a little later in the exec: until then cmdline reads empty. */
-		if (!args_ready(rec->pid) && now < rec->mono_usec + RECORDER_ARGS_WAIT_USEC)
+		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
+		if (!args && now < rec->mono_usec + RECORDER_ARGS_WAIT_USEC)
 			return false;
 		*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
-		finish_allowed(r, rec, true);
+		finish_allowed_args(r, rec, args, false);
 		return true;
 	}
 	if (is < 0) {
