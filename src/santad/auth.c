@@ -228,6 +228,7 @@ static void deny_by_failure(authorizer *a, int fd, pid_t pid, uint64_t start, co
 	if (rec) {
 		rec->reason = SANTAD_REASON_UNKNOWN;
 		rec->explain = why;
+		rec->store_event = a->pol->store_events;
 	}
 	deny(a, fd, rec, SANTAD_REASON_UNKNOWN, false, start, l);
 }
@@ -352,8 +353,13 @@ static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const cache_entry
 		 * them (a change that could differ would have flushed it). */
 		policy_decide(a->pol, a->rs, ce->sha256, NULL, &v);
 		record_verdict(rec, &v, ce->sha256, a->pol);
+		/* Without the path a SCOPE denial decides differently here: the
+		 * cache's reason stands, and a denial is always an event. */
+		if (v.decision != SANTAD_DECISION_DENY)
+			rec->rule_policy = rec->rule_type = 0;
 		rec->reason = ce->reason;
 		rec->silent = ce->silent;
+		rec->store_event = a->pol->store_events;
 	}
 	deny(a, fd, rec, ce->reason, true, start, l);
 }
