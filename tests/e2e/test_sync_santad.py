@@ -64,6 +64,11 @@ def synced(build_dir, tmpfs, server):
         made.append((d, root))
         os.chmod(d.config_path, 0o644)
         d.start()
+        # santad connects to the service at start, which makes the launcher
+        # start it, and the service syncs at once: let that sync end before
+        # the test changes what the server serves.
+        wait_until(lambda: "postflight" in server.stages(), 15)
+        server.reset_log()
         santactl = d.build_dir / "src" / "santactl" / "santactl"
 
         def santactl_run(*args, timeout=180):
@@ -145,9 +150,11 @@ def test_events_uploaded_with_fields_and_gone_locally(synced, server):
     assert exec_status(blocked, "0.05") == errno.EPERM
     require_alive(d)
     assert exec_status(unknown, "0.05") == 0
-    assert wait_until(lambda: d.status()["database"]["events_pending_upload"] >= 2, 10), \
+    # The blocked one goes up at once (santad hands it to the service); the
+    # unknown one waits for the next sync.
+    assert wait_until(lambda: server.events, 10), d.stderr()
+    assert wait_until(lambda: d.status()["database"]["events_pending_upload"] >= 1, 10), \
         d.status()
-    server.reset_log()
 
     res = d.sync()
     assert res.returncode == 0, res.stdout
@@ -244,3 +251,32 @@ def test_santactl_sync_output_and_exit_codes(synced, server):
     res = d.sync("--bogus")
     assert res.returncode == 1
     assert "Unknown option: --bogus" in res.stderr
+
+
+def test_full_sync_at_start_up(santad_factory, server, synced):
+    server.preflight = {"client_mode": "LOCKDOWN"}
+    d = synced()
+    # The fixture waited for the start-up sync: LOCKDOWN is in force
+    # without anyone running santactl sync.
+    assert d.status()["daemon"]["mode"] == "Lockdown"
+
+
+def test_blocked_exec_uploaded_at_once(synced, server):
+    d = synced()
+    bad = copy_program(d.watch_dir, "bad-now", source="/bin/sleep", extra=b"sync-now")
+    server.rules = [rule(sha256_of(bad), "BLOCKLIST")]
+    assert d.sync().returncode == 0
+    server.reset_log()
+
+    assert exec_status(bad, "0.05") == errno.EPERM
+    require_alive(d)
+    assert wait_until(lambda: server.events, 15), d.stderr()
+    assert server.stages() == ["eventupload"]
+    ev = server.events[0]
+    assert ev["file_sha256"] == sha256_of(bad) and ev["decision"] == "BLOCK_BINARY"
+    assert wait_until(lambda: d.status()["database"]["events_pending_upload"] == 0, 10)
+
+    # The same file again within ten minutes: stored, not uploaded again.
+    assert exec_status(bad, "0.05") == errno.EPERM
+    assert wait_until(lambda: d.status()["database"]["events_pending_upload"] == 1, 10)
+    assert server.stages() == ["eventupload"]
