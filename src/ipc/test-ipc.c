@@ -520,10 +520,10 @@ static void test_uninspectable_peers(void **state)
 	unlink(path);
 	rmdir(root_dir);
 
-	/* Under /tmp anyone could have bound the socket: the client does not
-	 * take an uninspectable server's word there. */
+	/* In a directory anyone may write, anyone could have bound the socket:
+	 * the client does not take an uninspectable server's word there. */
 	assert_non_null(mkdtemp(tmp_dir));
-	assert_int_equal(chmod(tmp_dir, 0755), 0);
+	assert_int_equal(chmod(tmp_dir, 0777), 0);
 	snprintf(path, sizeof(path), "%s/svc.sock", tmp_dir);
 	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
 	srv = spawn_nobody_server(fd, IPC_ROLE_BIT(IPC_ROLE_TEST));
