@@ -91,6 +91,9 @@ static const struct config_key config_keys[] = {
 	{ "SyncExtraHeaders", KEY_HEADERS,
 	  L(sync_extra_headers, n_sync_extra_headers) },
 	{ "FullSyncInterval", KEY_UINT, F(full_sync_interval), 0 },
+	{ "SyncRetryAttempts", KEY_UINT, F(sync_retry_attempts), 0 },
+	{ "SyncRetryBackoffMs", KEY_UINT, F(sync_retry_backoff_ms), 0 },
+	{ "SyncRequestTimeoutMs", KEY_UINT, F(sync_request_timeout_ms), 0 },
 	{ "ServiceUser", KEY_STRING, F(service_user), 0 },
 	{ "DecisionTimeoutMs", KEY_UINT, F(decision_timeout_ms), 0 },
 	{ "HashThreads", KEY_UINT, F(hash_threads), 0 },
@@ -145,6 +148,9 @@ void santa_config_init(santa_config *cfg)
 	cfg->metric_export_timeout = 30;
 	cfg->sync_client_content_encoding = xstrdup("deflate");
 	cfg->full_sync_interval = 600;
+	cfg->sync_retry_attempts = 5;
+	cfg->sync_retry_backoff_ms = 1000;
+	cfg->sync_request_timeout_ms = 30000;
 	cfg->service_user = xstrdup("nobody");
 	cfg->decision_timeout_ms = 5000;
 	cfg->hash_threads = 2;

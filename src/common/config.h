@@ -88,6 +88,12 @@ typedef struct santa_config {
 	char **sync_extra_headers;           /* "Name: value", NULL-terminated */
 	size_t n_sync_extra_headers;
 	uint32_t full_sync_interval;         /* seconds, 600 */
+	/* Requests to the sync server: attempts each (5), the first backoff
+	 * between them, doubling (1000 ms), and the time one may take
+	 * (30000 ms). Tests shorten them. */
+	uint32_t sync_retry_attempts;
+	uint32_t sync_retry_backoff_ms;
+	uint32_t sync_request_timeout_ms;
 
 	/* Launch services from santad when no systemd socket activation is
 	 * in use (see santad's launcher). */

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <json-c/json.h>
 #include <systemd/sd-event.h>
 
 #include "activation.h"
@@ -759,34 +758,6 @@ static void svc_schedule(svc *s, uint64_t seconds)
 
 /* --- Set-up --- */
 
-/* Test and tuning knobs read from the configuration file: retries and
- * timeouts (see docs/configuration.md). Unset keys keep the defaults. */
-static void svc_knobs_load(svc *s)
-{
-	static const struct {
-		const char *key;
-		size_t off;
-	} keys[] = {
-		{ "SyncRetryAttempts", offsetof(svc_knobs, attempts) },
-		{ "SyncRetryBackoffMs", offsetof(svc_knobs, backoff_ms) },
-		{ "SyncRequestTimeoutMs", offsetof(svc_knobs, timeout_ms) },
-	};
-	json_object *root, *v;
-
-	if (!s->cfg.path)
-		return;
-	root = json_object_from_file(s->cfg.path);
-	for (size_t i = 0; root && i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (!json_object_object_get_ex(root, keys[i].key, &v) ||
-		    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
-		    json_object_get_int64(v) > 3600000)
-			continue;
-		*(uint32_t *)((char *)&s->knobs + keys[i].off) =
-			(uint32_t)json_object_get_int64(v);
-	}
-	json_object_put(root);
-}
-
 static int svc_listen_fd(const char *socket_path)
 {
 	int fd;
@@ -882,10 +853,13 @@ static int svc_setup(svc *s, const char *config_file, const char *socket_path,
 		log_error("Loading the configuration failed: %s", err);
 		return -EINVAL;
 	}
-	s->knobs = (svc_knobs){ .attempts = SYNC_HTTP_DEFAULT_ATTEMPTS,
-				.backoff_ms = SYNC_HTTP_DEFAULT_BACKOFF_MS,
-				.timeout_ms = SYNC_HTTP_DEFAULT_TIMEOUT_MS };
-	svc_knobs_load(s);
+	/* Retries and timeouts come from the configuration (zero keeps the
+	 * protocol's defaults); the command-line flags override them. */
+	s->knobs = (svc_knobs){
+		.attempts = s->cfg.sync_retry_attempts ?: SYNC_HTTP_DEFAULT_ATTEMPTS,
+		.backoff_ms = s->cfg.sync_retry_backoff_ms ?: SYNC_HTTP_DEFAULT_BACKOFF_MS,
+		.timeout_ms = s->cfg.sync_request_timeout_ms ?: SYNC_HTTP_DEFAULT_TIMEOUT_MS,
+	};
 	if (flags->attempts)
 		s->knobs.attempts = flags->attempts;
 	if (flags->backoff_ms)
