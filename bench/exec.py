@@ -30,8 +30,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROUNDS = 9
-EXECS = 300
+ROUNDS = 15
+EXECS = 500
 FIRST_SIGHT = 150
 HASH_FILE_MB = 64
 HASH_FILES = 3

@@ -23,8 +23,8 @@ typedef struct proc_info {
 	uint32_t tty_nr;          /* controlling terminal, 0 = none */
 } proc_info;
 
-/* Read PID's stat and status, and with PARENT its parent's name. -ESRCH
- * when it is
+/* Read PID's ids and parent (status), and with PARENT also its terminal
+ * and name (stat) and its parent's name. -ESRCH when it is
  * gone (INFO then holds uid/gid -1 and empty names). No user or group
  * names: those may need NSS (a network directory), see procinfo_names.
  * Safe to call while PID is blocked in an exec we are deciding: these

@@ -787,7 +787,9 @@ static void wait_for_work(recorder *r)
 
 static void *recorder_main(void *arg)
 {
+	const struct timespec batch_pause = { 0, RECORDER_BATCH_PAUSE_USEC * 1000 };
 	recorder *r = arg;
+	bool had_work;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -804,6 +806,7 @@ static void *recorder_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 
 		now = now_usec(CLOCK_MONOTONIC);
+		had_work = batch != NULL;
 		while (batch) {
 			exec_record *rec = batch;
 
@@ -812,6 +815,10 @@ static void *recorder_main(void *arg)
 		}
 		retry_waiting(r, now_usec(CLOCK_MONOTONIC), stopping);
 		out_flush(r);
+		/* Let records gather rather than be woken for each: pushing is
+		 * then a lock and no wake-up, on the decision threads. */
+		if (had_work && !stopping)
+			nanosleep(&batch_pause, NULL);
 
 		pthread_mutex_lock(&r->lock);
 		if (stopping && !r->head)

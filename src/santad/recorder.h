@@ -56,6 +56,7 @@
 #define RECORDER_ARGS_WAIT_USEC (20 * 1000u)
 #define RECORDER_EVENT_LIMIT 4096u
 #define RECORDER_ARGS_MAX 8192u
+#define RECORDER_BATCH_PAUSE_USEC 1000u
 /* How long, once santad stops, the recorder waits for a log reader that
  * does not read before it drops what is left. */
 #define RECORDER_STOP_WAIT_USEC (1000 * 1000u)
