@@ -212,9 +212,8 @@ static void scan_watch_paths(mounts *m)
 	}
 }
 
-/* One mountinfo line: mount id, device, mount point and filesystem type. */
-static bool parse_mountinfo_line(char *line, uint64_t *mnt_id, uint64_t *dev,
-				 char **mount_point, char **fstype)
+bool mounts_parse_line(char *line, uint64_t *mnt_id, uint64_t *dev, char **mount_point,
+		       char **fstype)
 {
 	unsigned maj, min;
 	unsigned long long id;
@@ -283,7 +282,7 @@ static void scan_mountinfo(mounts *m)
 		char *mp = NULL, *fstype = NULL;
 
 		line[strcspn(line, "\n")] = '\0';
-		if (parse_mountinfo_line(line, &mnt_id, &dev, &mp, &fstype))
+		if (mounts_parse_line(line, &mnt_id, &dev, &mp, &fstype))
 			watch_filesystem(m, mnt_id, dev, mp, fstype);
 	}
 	free(line);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth.h"
 
@@ -38,3 +39,8 @@ size_t mounts_paths(const mounts *m, const char *const **ret);
 bool mounts_skip_fstype(const char *fstype, const char **ret_why);
 /* Undo mountinfo's octal escapes (\040 for space) in place. */
 void mounts_unescape(char *s);
+/* Split one /proc/self/mountinfo line (modified in place): mount id,
+ * device, mount point (unescaped) and filesystem type. False when it is
+ * not a mountinfo line. */
+bool mounts_parse_line(char *line, uint64_t *mnt_id, uint64_t *dev, char **mount_point,
+		       char **fstype);
