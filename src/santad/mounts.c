@@ -254,7 +254,10 @@ static void watch_filesystem(mounts *m, uint64_t mnt_id, uint64_t dev, const cha
 		return;
 	}
 	/* Both calls, so that both kinds of mark are flagged as seen. */
-	if (have_mark(m, dev, true) | have_mark(m, mnt_id, false))
+	bool fs_marked = have_mark(m, dev, true);
+	bool mount_marked = have_mark(m, mnt_id, false);
+
+	if (fs_marked || mount_marked)
 		return;
 	r = add_mark(m, path, dev, true);
 	if (r == 0)
