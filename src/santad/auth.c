@@ -441,7 +441,9 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 	job *j;
 
 	atomic_fetch_add(&a->counters->exec_notifications, 1);
-	if (pid == a->self || fstat(fd, &st) < 0 || !(rec = exec_record_new(RECORD_EXEC_ALLOWED, pid))) {
+	rec = pid != a->self && fstat(fd, &st) == 0 ?
+	      exec_record_new(RECORD_EXEC_ALLOWED, pid) : NULL;
+	if (!rec) {
 		close(fd);
 		return;
 	}
@@ -656,7 +658,8 @@ static void answer_waiters(authorizer *a, job *j, int hash_err, const verdict *v
 				r->start_usec);
 			close(r->fd);
 		} else if (hash_err) {
-			deny_by_failure(a, r->fd, r->pid, r->start_usec, "file could not be read", l);
+			deny_by_failure(a, r->fd, r->pid, r->start_usec, "file could not be read",
+					l);
 		} else {
 			rec = denied_record(r->pid, r->fd, a->pol);
 			if (rec)

@@ -174,7 +174,8 @@ int eventdb_remove(eventdb *e, const int64_t *ids, size_t n)
 
 	if (!n)
 		return 0;
-	if (sqlite3_prepare_v2(e->db, "DELETE FROM events WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(e->db, "DELETE FROM events WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
 		return -EIO;
 	if (exec_sql(e->db, "BEGIN IMMEDIATE") < 0) {
 		sqlite3_finalize(st);

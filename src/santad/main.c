@@ -137,7 +137,8 @@ static int prepare_directories(const santa_config *cfg)
 	int r;
 
 	if ((r = mkdir_p(cfg->run_directory, 0755)) < 0)
-		return log_error_errno(r, "Creating RunDirectory \"%s\" failed", cfg->run_directory);
+		return log_error_errno(r, "Creating RunDirectory \"%s\" failed",
+				       cfg->run_directory);
 	if ((r = mkdir_p(cfg->state_directory, 0700)) < 0)
 		return log_error_errno(r, "Creating StateDirectory \"%s\" failed",
 				       cfg->state_directory);
@@ -166,7 +167,8 @@ static int take_lock(santad *d)
 
 		close(fd);
 		if (err == -EWOULDBLOCK) {
-			log_error("Another santad is running (it holds \"%s\"); not starting", path);
+			log_error("Another santad is running (it holds \"%s\"); not starting",
+				  path);
 			return -EBUSY;
 		}
 		return log_error_errno(err, "Locking \"%s\" failed", path);
@@ -194,8 +196,8 @@ static void raise_fd_limit(void)
 	}
 	if (rl.rlim_cur < need)
 		log_warning("RLIMIT_NOFILE is %llu, below the %llu descriptors santad may hold "
-			    "under an exec storm; raise the hard limit", (unsigned long long)rl.rlim_cur,
-			    (unsigned long long)need);
+			    "under an exec storm; raise the hard limit",
+			    (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 static int open_state(santad *d)
@@ -384,8 +386,8 @@ static int watch_config(main_ctx *m)
 		return -ENOMEM;
 	/* The directory, not the file: editors replace files by renaming. */
 	r = sd_event_add_inotify(m->d.ev, NULL, dirname(dir),
-				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE, on_config_change,
-				 m);
+				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE,
+				 on_config_change, m);
 	if (r < 0)
 		log_info("Not watching \"%s\" for changes (%s); SIGHUP reloads it", file,
 			 strerror(-r));

@@ -279,7 +279,8 @@ int procinfo_sessions(char ***ret_users, char ***ret_sessions)
 	/* utmpx's iteration is not thread-safe; only the recorder calls it. */
 	setutxent();
 	while (r == 0 && (u = getutxent())) {
-		char user[sizeof(u->ut_user) + 1], sess[sizeof(u->ut_user) + sizeof(u->ut_line) + 2];
+		char user[sizeof(u->ut_user) + 1];
+		char sess[sizeof(u->ut_user) + sizeof(u->ut_line) + 2];
 
 		if (u->ut_type != USER_PROCESS)
 			continue;

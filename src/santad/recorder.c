@@ -296,8 +296,9 @@ static void out_flush(recorder *r)
 		 * stop the daemon; say so once in a while and go on without
 		 * these lines. */
 		if (r->write_errors++ % 1000 == 0)
-			log_warning_errno(n < 0 ? -errno : -EIO, "Writing the event log \"%s\" failed, "
-					  "dropping lines", r->path);
+			log_warning_errno(n < 0 ? -errno : -EIO,
+					  "Writing the event log \"%s\" failed, dropping lines",
+					  r->path);
 		atomic_fetch_add(&r->counters->log_dropped, 1);
 		break;
 	}

@@ -317,7 +317,8 @@ int ruledb_find(ruledb *r, const char *identifier, int rule_type, santad_rule *r
 	int rc, err;
 
 	if (sqlite3_prepare_v2(r->db, "SELECT " RULE_COLUMNS " FROM rules "
-			       "WHERE identifier = ? AND rule_type = ?", -1, &st, NULL) != SQLITE_OK)
+			       "WHERE identifier = ? AND rule_type = ?", -1, &st,
+			       NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, identifier, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, rule_type);

@@ -276,6 +276,8 @@ size_t santad_rule_batch_size(const santad_rule_batch *b)
 int santad_rule_batch_add(santad_rule_batch *b, const santad_rule *r, char *errbuf,
 			  size_t errsize)
 {
+	int r_err;
+
 	if (b->n >= SANTAD_RULE_BATCH_MAX) {
 		snprintf(errbuf, errsize, "more than %u rules in one batch", SANTAD_RULE_BATCH_MAX);
 		return -E2BIG;
@@ -291,7 +293,10 @@ int santad_rule_batch_add(santad_rule_batch *b, const santad_rule *r, char *errb
 		b->rules = p;
 		b->cap = cap;
 	}
-	return rule_copy_valid(&b->rules[b->n], r, errbuf, errsize) ?: (b->n++, 0);
+	r_err = rule_copy_valid(&b->rules[b->n], r, errbuf, errsize);
+	if (r_err == 0)
+		b->n++;
+	return r_err;
 }
 
 /* Does the batch only add allows, so that no allow can become a deny? */
