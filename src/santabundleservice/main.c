@@ -213,7 +213,8 @@ int main(int argc, char **argv)
 	if (santa_config_load(args.config, &cfg, err, sizeof(err)) < 0) {
 		log_error("Reading the configuration failed: %s", err);
 		santa_config_done(&cfg);
-		return EXIT_FAILURE;
+		/* EX_CONFIG: the launchers do not restart it in a loop. */
+		return 78;
 	}
 	r = bsvc_run(&args, &cfg);
 	santa_config_done(&cfg);

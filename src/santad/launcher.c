@@ -50,6 +50,10 @@
 /* A service that ran this long before it died is not crash-looping: its
  * next restart is quick again. */
 #define LAUNCHER_STABLE_USEC (10 * USEC_PER_SEC)
+/* EX_CONFIG: the service cannot work with its configuration. Starting it
+ * again would only fail again; it stays down, as RestartPreventExitStatus
+ * keeps it down in the units. */
+#define LAUNCHER_EXIT_CONFIG 78
 /* A clean exit of an on-demand service after this long is going idle. */
 #define LAUNCHER_IDLE_EXIT_USEC (1 * USEC_PER_SEC)
 /* What we wait for a SIGKILLed child to be gone before giving up on it. */
@@ -104,6 +108,7 @@ typedef enum launcher_state {
 	LAUNCHER_STATE_RUNNING,
 	LAUNCHER_STATE_BACKOFF,
 	LAUNCHER_STATE_SYSTEMD,
+	LAUNCHER_STATE_CONFIG_ERROR,
 } launcher_state;
 
 static const char *const launcher_state_names[] = {
@@ -113,6 +118,7 @@ static const char *const launcher_state_names[] = {
 	[LAUNCHER_STATE_RUNNING] = "running",
 	[LAUNCHER_STATE_BACKOFF] = "restarting",
 	[LAUNCHER_STATE_SYSTEMD] = "managed by systemd",
+	[LAUNCHER_STATE_CONFIG_ERROR] = "stopped: configuration error",
 };
 
 typedef struct launcher_svc {
@@ -528,6 +534,29 @@ static void launcher_child_gone(launcher_svc *s, const siginfo_t *si)
 			 (unsigned long long)(delay / USEC_PER_MSEC));
 }
 
+/* The child exited with EX_CONFIG: leave it down until santad restarts,
+ * and say so once. Its socket goes too, so that a client (santad's own
+ * link, santactl) is told at once that nobody is there instead of waiting
+ * in a backlog nobody will accept from. */
+static void launcher_config_failed(launcher_svc *s)
+{
+	log_error("%s (pid %d) exited with status %d (EX_CONFIG): it cannot use the "
+		  "configuration (its own log lines above say why); not restarting it "
+		  "until santad restarts", s->def->name, (int)s->pid, LAUNCHER_EXIT_CONFIG);
+	s->child_src = sd_event_source_disable_unref(s->child_src);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	s->pidfd = -1;
+	s->pid = 0;
+	s->listen_src = sd_event_source_disable_unref(s->listen_src);
+	if (s->listen_fd >= 0) {
+		launcher_unlink_socket(s);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	s->state = LAUNCHER_STATE_CONFIG_ERROR;
+}
+
 static int launcher_on_child(sd_event_source *src, int fd, uint32_t revents,
 			     void *userdata)
 {
@@ -544,6 +573,10 @@ static int launcher_on_child(sd_event_source *src, int fd, uint32_t revents,
 	}
 	if (si.si_pid == 0)
 		return 0;    /* readable but not yet reapable: wait for more */
+	if (si.si_code == CLD_EXITED && si.si_status == LAUNCHER_EXIT_CONFIG) {
+		launcher_config_failed(s);
+		return 0;
+	}
 	launcher_log_exit(s, &si);
 	launcher_child_gone(s, &si);
 	return 0;

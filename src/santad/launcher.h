@@ -105,7 +105,9 @@ const char *launcher_service_name(launcher_service svc);
 launcher_mode launcher_get_mode(const launcher *l);
 
 /* For santactl status: "running", "waiting for a connection",
- * "restarting", "not configured", "managed by systemd". */
+ * "restarting", "not configured", "managed by systemd", or "stopped:
+ * configuration error" (it exited with 78, EX_CONFIG, and is not started
+ * again until santad restarts; its socket is removed). */
 const char *launcher_service_state(const launcher *l, launcher_service svc);
 
 /* The running child's pid, or 0. */

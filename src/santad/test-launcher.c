@@ -36,6 +36,7 @@ static const char *stub_path;
 typedef struct fixture {
 	char dir[PATH_MAX];
 	char bin[PATH_MAX + 8];
+	char rundir[64];          /* short: socket paths fit in sun_path */
 	char run[PATH_MAX + 8];
 	char *trusted[2];
 	santa_config cfg;
@@ -87,7 +88,13 @@ static int setup(void **state)
 	/* nobody must reach the stub through it. */
 	assert_int_equal(chmod(f->dir, 0755), 0);
 	snprintf(f->bin, sizeof(f->bin), "%s/bin/", f->dir);
-	snprintf(f->run, sizeof(f->run), "%s/run", f->dir);
+	/* The sockets live apart, under /tmp: beside the stub, a long build
+	 * path would not fit a socket's 108 bytes. The launcher makes "run"
+	 * itself; the directory above it is root's and closed to writes. */
+	snprintf(f->rundir, sizeof(f->rundir), "/tmp/santa-launcher.XXXXXX");
+	assert_non_null(mkdtemp(f->rundir));
+	assert_int_equal(chmod(f->rundir, 0755), 0);
+	snprintf(f->run, sizeof(f->run), "%s/run", f->rundir);
 	assert_int_equal(mkdir(f->bin, 0755), 0);
 	install_stub(f, "santasyncservice");
 	install_stub(f, "santametricservice");
@@ -107,14 +114,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[PATH_MAX + 16];
+	char cmd[PATH_MAX + 96];
 
 	launcher_free(f->l);
 	sd_event_unref(f->ev);
 	f->cfg.trusted_executables = NULL;
 	f->cfg.n_trusted_executables = 0;
 	santa_config_done(&f->cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", f->dir, f->rundir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
@@ -375,6 +382,39 @@ static void test_restart_with_backoff(void **state)
 	assert_false(pid_alive(p2));
 }
 
+/* EX_CONFIG (78): the service cannot work with this configuration, and
+ * would fail the same way however often it is started. */
+static void test_config_error_not_restarted(void **state)
+{
+	fixture *f = *state;
+	launcher_opts o = { .restart_usec = 100 * MSEC, .restart_max_usec = 200 * MSEC };
+	char r[8192], path[PATH_MAX + 64];
+	pid_t p1;
+	int fd;
+
+	start(f, &o);
+	p1 = launcher_service_pid(f->l, LAUNCHER_METRIC);
+	assert_true(p1 > 0);
+	snprintf(path, sizeof(path), "%s", launcher_socket_path(f->l, LAUNCHER_METRIC));
+	fd = ask(f, LAUNCHER_METRIC, r, sizeof(r), 3000 * MSEC);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, "exit 78", 7, 0), 7);
+	close(fd);
+
+	/* Many restart delays later, it is still down, and says why. */
+	run_for(f, 1500 * MSEC);
+	assert_false(pid_alive(p1));
+	assert_int_equal(launcher_service_pid(f->l, LAUNCHER_METRIC), 0);
+	assert_string_equal(launcher_service_state(f->l, LAUNCHER_METRIC),
+			    "stopped: configuration error");
+	/* No socket to wait on in vain: a client learns at once. */
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* Another service is not affected: the bundle service starts. */
+	ask_once(f, LAUNCHER_BUNDLE, r, sizeof(r));
+	assert_true(launcher_service_pid(f->l, LAUNCHER_BUNDLE) > 0);
+}
+
 static void test_on_demand_clean_exit_waits(void **state)
 {
 	fixture *f = *state;
@@ -552,6 +592,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_bundle_on_demand_as_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_path_passed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_with_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_error_not_restarted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_on_demand_clean_exit_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_stops_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parent_death_kills_children, setup, teardown),

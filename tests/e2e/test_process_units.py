@@ -196,6 +196,24 @@ def test_sockets_match_the_launcher(service):
     assert service_keys["PartOf"] == ["santad.service"]
 
 
+@pytest.mark.parametrize("service", ["santasyncservice", "santametricservice",
+                                     "santabundleservice"])
+def test_config_error_is_not_restarted(service):
+    # 78 (EX_CONFIG) means the configuration is unusable: starting the
+    # service again would fail again, as santad's launcher also knows.
+    keys = unit_keys(read_unit(service + ".service"))
+    assert keys["Restart"] == ["on-failure"]
+    assert keys["RestartPreventExitStatus"] == ["78"]
+
+
+def test_santad_directories_are_closed():
+    keys = unit_keys(read_unit("santad.service"))
+    assert keys["StateDirectory"] == ["santa"]
+    assert keys["StateDirectoryMode"] == ["0700"]
+    assert keys["LogsDirectory"] == ["santa"]
+    assert keys["LogsDirectoryMode"] == ["0750"]
+
+
 def test_santad_starts_the_metric_service():
     keys = unit_keys(read_unit("santad.service"))
     wants = " ".join(keys["Wants"]).split()
