@@ -9,12 +9,11 @@
 #include "log.h"
 #include "sync.pb-c.h"
 
-#define METHOD_POST_EVENTS 1    /* santa.SyncService, in proto order */
-
 struct synclink {
 	sd_event *ev;
 	const ipc_trust *trust;
 	char *path;                     /* NULL: not configured */
+	unsigned post_events;           /* PostEvents' index in santa.SyncService */
 	ipc_conn *conn;
 	bool ready;
 	bool answering;                 /* the last call was answered */
@@ -160,7 +159,7 @@ static int post(synclink *l, Santa__Event *const *events, size_t n, uint64_t tim
 		return -ENOTCONN;
 	req.events = (Santa__Event **)events;
 	req.n_events = n;
-	return ipc_call_async(l->conn, METHOD_POST_EVENTS, &req.base, -1, timeout, cb, userdata);
+	return ipc_call_async(l->conn, l->post_events, &req.base, -1, timeout, cb, userdata);
 }
 
 void synclink_post_events(synclink *l, Santa__Event *const *events, size_t n)
@@ -236,6 +235,25 @@ int synclink_probe(synclink *l, uint64_t timeout_usec, synclink_probe_fn cb, voi
 
 /* --- life cycle --- */
 
+/* The IPC layer calls a method by its index in the service descriptor:
+ * find PostEvents by name, and check that it takes what we send, so that
+ * reordering or changing sync.proto cannot make santad call another
+ * method of the service. */
+static int synclink_find_post_events(unsigned *ret)
+{
+	const ProtobufCServiceDescriptor *d = &santa__sync_service__descriptor;
+	const ProtobufCMethodDescriptor *m =
+		protobuf_c_service_descriptor_get_method_by_name(d, "PostEvents");
+
+	if (!m || m->input != &santa__post_events_request__descriptor) {
+		log_error("%s has no method PostEvents(PostEventsRequest): santad and "
+			  "sync.proto disagree", d->name);
+		return -EPROTO;
+	}
+	*ret = (unsigned)(m - d->methods);
+	return 0;
+}
+
 int synclink_new(sd_event *ev, const ipc_trust *trust, const char *socket_path, synclink **ret)
 {
 	synclink *l = calloc(1, sizeof(*l));
@@ -248,6 +266,11 @@ int synclink_new(sd_event *ev, const ipc_trust *trust, const char *socket_path, 
 	l->ev = ev;
 	l->trust = trust;
 	if (socket_path) {
+		r = synclink_find_post_events(&l->post_events);
+		if (r < 0) {
+			free(l);
+			return r;
+		}
 		l->path = strdup(socket_path);
 		if (!l->path) {
 			free(l);
