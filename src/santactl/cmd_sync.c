@@ -88,6 +88,17 @@ static void sync_cli_reply(ipc_conn *conn, int err, const char *errmsg,
 	sd_event_exit(c->ev, (int)r->status);
 }
 
+/* The IPC layer calls a method by its index in the service descriptor;
+ * look it up by name so that the order in sync.proto does not matter. */
+static unsigned sync_cli_method(const char *name)
+{
+	const ProtobufCServiceDescriptor *d = &santa__sync_service__descriptor;
+	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d,
+											       name);
+
+	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
+}
+
 static void sync_cli_ready(ipc_conn *conn, int err, void *userdata)
 {
 	Santa__SyncRequest req = SANTA__SYNC_REQUEST__INIT;
@@ -108,10 +119,8 @@ static void sync_cli_ready(ipc_conn *conn, int err, void *userdata)
 		return;
 	}
 	req.type = (Santa__SyncType)c->type;
-	r = ipc_call_async(conn, (unsigned)(protobuf_c_service_descriptor_get_method_by_name(
-					    &santa__sync_service__descriptor, "Sync") -
-				    santa__sync_service__descriptor.methods), &req.base, c->remote_fd, SYNC_CALL_TIMEOUT_USEC,
-			   sync_cli_reply, c);
+	r = ipc_call_async(conn, sync_cli_method("Sync"), &req.base, c->remote_fd,
+			   SYNC_CALL_TIMEOUT_USEC, sync_cli_reply, c);
 	if (r < 0) {
 		log_debug("calling Sync: %s", ipc_strerror(r));
 		sync_cli_fail(c, "Failed to connect to the sync service.");
