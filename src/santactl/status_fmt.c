@@ -90,8 +90,19 @@ static void status_print_counts(FILE *f, const Santa__StatusReply *st)
 	}
 }
 
+/* santad's word on a service it asked while answering, or NULL. */
+static const char *status_service_state(const Santa__StatusReply *st, const char *name)
+{
+	for (size_t i = 0; i < st->n_services; i++)
+		if (st->services[i] && st->services[i]->name &&
+		    strcmp(st->services[i]->name, name) == 0)
+			return st->services[i]->state;
+	return NULL;
+}
+
 static void status_print_sync(FILE *f, const Santa__StatusReply *st)
 {
+	const char *service = status_service_state(st, "santasyncservice");
 	char full[64], rule[64];
 
 	santactl_format_time(st->last_successful_full, full, sizeof(full));
@@ -108,6 +119,8 @@ static void status_print_sync(FILE *f, const Santa__StatusReply *st)
 	fprintf(f, ROW "%s\n", "Push Notifications",
 		st->push_notifications ? "Connected" : "Disconnected");
 	fprintf(f, ROW "%s\n", "Bundle Scanning", yes_no(st->bundle_scanning));
+	if (service)
+		fprintf(f, ROW "%s\n", "Sync Service", service);
 }
 
 static void status_print_metrics(FILE *f, const Santa__StatusReply *st)
@@ -245,6 +258,10 @@ static json_object *status_json_sync(const Santa__StatusReply *st)
 	put_str(&j, "push_notifications",
 		st->push_notifications ? "Connected" : "Disconnected");
 	put_bool(&j, "bundle_scanning", st->bundle_scanning);
+	/* Not in the original (its sync service is XPC's to start): how
+	 * santasyncservice answered santad just now, when a server is set. */
+	if (status_service_state(st, "santasyncservice"))
+		put_str(&j, "service", status_service_state(st, "santasyncservice"));
 	return finish(&j);
 }
 

@@ -84,6 +84,8 @@ static void test_text_sync(void **state)
 	assert_non_null(strstr(text, "  Last Successful Full Sync | Never\n"));
 	assert_non_null(strstr(text, "  Last Successful Rule Sync | Never\n"));
 	assert_non_null(strstr(text, "  Export Interval (seconds) | 30\n"));
+	/* santad did not say how the sync service is: no row. */
+	assert_null(strstr(text, "Sync Service"));
 	free(text);
 }
 
@@ -96,6 +98,43 @@ static json_object *get(json_object *o, const char *a, const char *b)
 		return v;
 	assert_true(json_object_object_get_ex(v, b, &w));
 	return w;
+}
+
+static void test_sync_service_state(void **state)
+{
+	Santa__ServiceState metric = SANTA__SERVICE_STATE__INIT;
+	Santa__ServiceState sync = SANTA__SERVICE_STATE__INIT;
+	Santa__ServiceState *svcs[] = { &metric, &sync };
+	char *paths[] = { "/" };
+	Santa__StatusReply st;
+	json_object *o, *v;
+	char *text;
+
+	reply_init(&st, paths);
+	st.sync_server = "https://sync.example.com/v1/santa/";
+	metric.name = "santametricservice";
+	metric.state = "exporting";
+	sync.name = "santasyncservice";
+	sync.state = "not answering";
+	st.services = svcs;
+	st.n_services = 2;
+	text = print_text(&st);
+	assert_non_null(strstr(text, "  Sync Service              | not answering\n"));
+	free(text);
+
+	text = santactl_status_json(&st);
+	o = json_tokener_parse(text);
+	assert_string_equal(json_object_get_string(get(o, "sync", "service")), "not answering");
+	json_object_put(o);
+	free(text);
+
+	/* Without a sync service state, the original's keys only. */
+	st.n_services = 1;
+	text = santactl_status_json(&st);
+	o = json_tokener_parse(text);
+	assert_false(json_object_object_get_ex(get(o, "sync", NULL), "service", &v));
+	json_object_put(o);
+	free(text);
 }
 
 static void test_json(void **state)
@@ -145,6 +184,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text_minimal),
 		cmocka_unit_test(test_text_sync),
+		cmocka_unit_test(test_sync_service_state),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_time),
 	};

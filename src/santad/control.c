@@ -45,14 +45,19 @@
 #define CONTROL_MAX_BUNDLE_EVENTS 10000
 #define CONTROL_MAX_BATCHES 8            /* staged rule batches, all peers */
 #define CONTROL_BATCH_IDLE_USEC (300ull * 1000000ull)
+/* How long Status waits for the sync service to answer: well inside
+ * santactl's own deadline, so that a hung service (stopped, or stuck)
+ * shows as "not answering" instead of holding status up. */
+#define CONTROL_STATUS_PROBE_USEC (500ull * 1000ull)
 
 #define ROLES_ADMIN (IPC_ROLE_BIT(IPC_ROLE_SANTACTL) | IPC_ROLE_BIT(IPC_ROLE_SYNCSERVICE))
 #define ROLES_GUI IPC_ROLE_BIT(IPC_ROLE_GUI)
 #define ROLES_ANY 0u
-/* Every executable of ours that has a reason to call santad. Test
- * programs get in only where a test's trust table names them. */
+/* Every executable of ours that has a reason to call santad: the peer
+ * table of docs/process-model.md, nothing more. (A file called "test" in a
+ * TrustedExecutables directory is IPC_ROLE_TEST and is refused here.) */
 #define ROLES_ACCEPTED (ROLES_ADMIN | ROLES_GUI | IPC_ROLE_BIT(IPC_ROLE_BUNDLESERVICE) | \
-			IPC_ROLE_BIT(IPC_ROLE_METRICSERVICE) | IPC_ROLE_BIT(IPC_ROLE_TEST))
+			IPC_ROLE_BIT(IPC_ROLE_METRICSERVICE))
 
 typedef struct control_batch {
 	struct control_batch *next;
@@ -64,6 +69,13 @@ typedef struct control_batch {
 	uint64_t last_usec;         /* CLOCK_MONOTONIC of the last call */
 } control_batch;
 
+/* A Status call waiting for the sync service's answer. */
+typedef struct control_status_req {
+	struct control_status_req *next;
+	control *c;                 /* NULL once control_free ran */
+	ipc_call *call;
+} control_status_req;
+
 struct control {
 	santad *d;
 	ipc_server *server;
@@ -71,6 +83,7 @@ struct control {
 	ipc_service service;
 	control_batch *batches;
 	size_t n_batches;
+	control_status_req *status_reqs;
 };
 
 /* --- Helpers --- */
@@ -240,17 +253,14 @@ static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *u
 	free(text);
 }
 
-/* The metric export's state, for status. */
-static void control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc,
-				   Santa__ServiceState **svcs)
+/* The metric export's state, for status: fills SVC, returns 1. */
+static size_t control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc)
 {
 	rep->metric_error = control_str(metrics_error());
 	santa__service_state__init(svc);
 	svc->name = "santametricservice";
 	svc->state = control_str(metrics_export_state());
-	svcs[0] = svc;
-	rep->services = svcs;
-	rep->n_services = 1;
+	return 1;
 }
 #else
 static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *userdata)
@@ -260,23 +270,22 @@ static void control_metrics(ipc_call *call, const ProtobufCMessage *req, void *u
 	ipc_call_fail(call, IPC_E_INVALID, "Metrics: this santad was built without metrics");
 }
 
-static void control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc,
-				   Santa__ServiceState **svcs)
+static size_t control_status_metrics(Santa__StatusReply *rep, Santa__ServiceState *svc)
 {
+	return 0;
 }
 #endif
 
-static void control_status(ipc_call *call, const ProtobufCMessage *req, void *userdata)
+/* Answer CALL with santad's state; SYNC_STATE is the sync service's, or
+ * NULL when no sync server is configured. */
+static void control_status_answer(control *c, ipc_call *call, const char *sync_state)
 {
 	Santa__StatusReply rep = SANTA__STATUS_REPLY__INIT;
-	Santa__ServiceState svc, *svcs[1];
+	Santa__ServiceState states[2], *svcs[2];
 	const santa_config *cfg;
 	const char *const *paths;
-	control *c = userdata;
 	int r;
 
-	if (control_unknown_fields(call, req))
-		return;
 	r = control_status_counts(c, &rep);
 	if (r < 0) {
 		ipc_call_fail(call, r, "Status: reading the rules database: %s", strerror(-r));
@@ -299,8 +308,65 @@ static void control_status(ipc_call *call, const ProtobufCMessage *req, void *us
 	rep.metric_export_interval = cfg->metric_export_interval;
 	rep.version = SANTA_VERSION;
 	control_status_sync(c, &rep);
-	control_status_metrics(&rep, &svc, svcs);
+	rep.n_services = control_status_metrics(&rep, &states[0]);
+	if (sync_state) {
+		santa__service_state__init(&states[rep.n_services]);
+		states[rep.n_services].name = "santasyncservice";
+		states[rep.n_services].state = (char *)sync_state;
+		rep.n_services++;
+	}
+	for (size_t i = 0; i < rep.n_services; i++)
+		svcs[i] = &states[i];
+	rep.services = rep.n_services ? svcs : NULL;
 	ipc_call_reply(call, &rep.base);
+}
+
+static void control_status_probed(const char *state, void *userdata)
+{
+	control_status_req *q = userdata;
+	control *c = q->c;
+
+	if (c) {
+		control_status_req **pp = &c->status_reqs;
+
+		while (*pp != q)
+			pp = &(*pp)->next;
+		*pp = q->next;
+		control_status_answer(c, q->call, state);
+	} else {
+		ipc_call_fail(q->call, IPC_E_DISCONNECTED, "Status: santad is stopping");
+	}
+	free(q);
+}
+
+/* With a sync server configured, Status asks the sync service first, for
+ * at most CONTROL_STATUS_PROBE_USEC, and answers when it knows. */
+static void control_status(ipc_call *call, const ProtobufCMessage *req, void *userdata)
+{
+	control *c = userdata;
+	control_status_req *q;
+
+	if (control_unknown_fields(call, req))
+		return;
+	if (!control_sync_configured(c)) {
+		control_status_answer(c, call, NULL);
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		control_status_answer(c, call, santad_sync_service_state(c->d));
+		return;
+	}
+	q->c = c;
+	q->call = call;
+	q->next = c->status_reqs;
+	c->status_reqs = q;
+	if (santad_sync_service_probe(c->d, CONTROL_STATUS_PROBE_USEC, control_status_probed,
+				      q) < 0) {
+		c->status_reqs = q->next;
+		free(q);
+		control_status_answer(c, call, santad_sync_service_state(c->d));
+	}
 }
 
 /* The descriptor that came with CALL if it is a regular file, else -1
@@ -1070,6 +1136,10 @@ control *control_free(control *c)
 	c->server = ipc_server_free(c->server);
 	while (c->batches)
 		control_batch_drop(c, c->batches);
+	/* Their probes still finish (the sync link fails them when it goes),
+	 * without us. */
+	for (control_status_req *q = c->status_reqs; q; q = q->next)
+		q->c = NULL;
 	free(c->methods);
 	free(c);
 	return NULL;

@@ -331,6 +331,21 @@ int santad_gui_post(santad *d, const char *message)
 	return 0;
 }
 
+/* The sync service, as santad's link to it would report it. */
+static const char *fake_sync_state = "not answering";
+
+const char *santad_sync_service_state(const santad *d)
+{
+	return fake_sync_state;
+}
+
+int santad_sync_service_probe(santad *d, uint64_t timeout_usec, santad_probe_fn cb,
+			      void *userdata)
+{
+	cb(fake_sync_state, userdata);
+	return 0;
+}
+
 /* --- The server thread --- */
 
 static struct {
@@ -513,6 +528,33 @@ static void test_status(void **state)
 	assert_string_equal(st->sync_server, "");
 	protobuf_c_message_free_unpacked(reply, NULL);
 	ipc_client_free(cl);
+}
+
+/* With a sync server configured, status says how the sync service is. */
+static void test_status_sync_service(void **state)
+{
+	Santa__Empty req = SANTA__EMPTY__INIT;
+	Santa__StatusReply *st;
+	ProtobufCMessage *reply;
+	ipc_client *cl = client();
+	char *errmsg;
+	bool found = false;
+
+	fake.cfg.sync_base_url = strdup("https://sync.example/");
+	assert_int_equal(call(cl, "Status", &req.base, -1, &reply, &errmsg), 0);
+	st = (Santa__StatusReply *)reply;
+	assert_string_equal(st->sync_server, "https://sync.example/");
+	for (size_t i = 0; i < st->n_services; i++) {
+		if (strcmp(st->services[i]->name, "santasyncservice") == 0) {
+			assert_string_equal(st->services[i]->state, "not answering");
+			found = true;
+		}
+	}
+	assert_true(found);
+	protobuf_c_message_free_unpacked(reply, NULL);
+	ipc_client_free(cl);
+	free(fake.cfg.sync_base_url);
+	fake.cfg.sync_base_url = NULL;
 }
 
 static void test_unknown_fields(void **state)
@@ -792,6 +834,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_status_sync_service),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_decision),
 		cmocka_unit_test(test_check_cache),
