@@ -124,6 +124,7 @@ struct svc {
 	sd_event_source *timer;
 	sd_event_source *inbox_src;
 	int inbox_fd;
+	bool config_error;         /* exit with SVC_EXIT_CONFIG */
 
 	/* Main thread. */
 	svc_job *jobs;
@@ -710,6 +711,10 @@ static void svc_spindown(ipc_call *call, const ProtobufCMessage *request, void *
 	sd_event_exit(s->ev, 0);
 }
 
+/* EX_CONFIG: a launcher does not restart a service that exits with it
+ * (RestartPreventExitStatus in the unit, and santad's launcher). */
+#define SVC_EXIT_CONFIG 78
+
 #define SVC_PEERS (IPC_ROLE_BIT(IPC_ROLE_SANTAD) | IPC_ROLE_BIT(IPC_ROLE_SANTACTL))
 
 /* In santa.SyncService's order; no method is privileged, since santactl
@@ -777,6 +782,21 @@ static int svc_listen_fd(const char *socket_path)
 	return fd;
 }
 
+/* The IPC layer closes a refused or misbehaving peer with a reason that
+ * names it (connection id, uid, pid, executable); saying so is ours. */
+static void svc_conn_closed(ipc_conn *c, int err, const char *reason, void *userdata)
+{
+	char who[384];
+
+	(void)userdata;
+	if (!reason)
+		reason = ipc_peer_describe(ipc_conn_peer(c), who, sizeof(who));
+	if (err == 0 || err == IPC_E_DISCONNECTED)
+		log_debug("Connection closed: %s", reason);
+	else
+		log_warning("Closed a connection: %s (%s)", reason, ipc_strerror(err));
+}
+
 static int svc_join_path(const char *dir, const char *name, char **ret)
 {
 	return asprintf(ret, "%s/%s", dir, name) < 0 ? -ENOMEM : 0;
@@ -817,8 +837,8 @@ static int svc_setup_loop(svc *s, int listen_fd)
 	if (r < 0)
 		return log_error_errno(r, "Watching the worker's eventfd failed");
 
-	r = ipc_server_new(s->ev, listen_fd, s->trust, &service, &(ipc_server_opts){ 0 },
-			   &s->server);
+	r = ipc_server_new(s->ev, listen_fd, s->trust, &service,
+			   &(ipc_server_opts){ .on_close = svc_conn_closed }, &s->server);
 	if (r < 0)
 		return log_error_errno(r, "Serving santa.SyncService failed: %s",
 				       ipc_strerror(r));
@@ -851,6 +871,7 @@ static int svc_setup(svc *s, const char *config_file, const char *socket_path,
 	/* santa_config_load starts from santa_config_init's defaults itself. */
 	if (santa_config_load(config_file, &s->cfg, err, sizeof(err)) < 0) {
 		log_error("Loading the configuration failed: %s", err);
+		s->config_error = true;
 		return -EINVAL;
 	}
 	/* Retries and timeouts come from the configuration (zero keeps the
@@ -981,7 +1002,8 @@ static void svc_usage(FILE *f)
 		"Talks to the sync server for santad. Normally started by systemd or\n"
 		"santad with its listening socket passed as LISTEN_FDS. The retry flags\n"
 		"override SyncRetryAttempts, SyncRetryBackoffMs and SyncRequestTimeoutMs;\n"
-		"--max-rule-pages lowers the bound on rule pages per sync (10000).\n");
+		"--max-rule-pages lowers the bound on rule pages per sync (10000).\n"
+		"Exits 78 when it cannot read its configuration.\n");
 }
 
 int main(int argc, char **argv)
@@ -1062,5 +1084,7 @@ int main(int argc, char **argv)
 	}
 	svc_done(&s);
 	curl_global_cleanup();
+	if (s.config_error)
+		return SVC_EXIT_CONFIG;
 	return r < 0 ? 1 : 0;
 }
