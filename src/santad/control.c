@@ -32,6 +32,7 @@
 #include "log.h"
 #include "santa-build.h"
 #include "sha256.h"
+#include "sync.pb-c.h"
 #ifdef SANTAD_HAVE_METRICS
 #include "metrics.h"
 #endif
@@ -1005,6 +1006,27 @@ static void control_post_rule_sync(ipc_call *call, const ProtobufCMessage *req,
 	control_reply_empty(call);
 }
 
+/* The sync service says how a sync ended: santad counts it in its
+ * metrics (/santa/syncs). Only the sync service may say so. */
+static void control_sync_finished(ipc_call *call, const ProtobufCMessage *req,
+				  void *userdata)
+{
+	const Santa__SyncFinishedRequest *sf = (const Santa__SyncFinishedRequest *)req;
+	control *c = userdata;
+
+	if (!control_privileged_peer(c, call) || control_unknown_fields(call, req))
+		return;
+	if (sf->status > SANTA__SYNC_STATUS__SYNC_STATUS_UNKNOWN) {
+		ipc_call_fail(call, IPC_E_INVALID, "SyncFinished: unknown status %u", sf->status);
+		return;
+	}
+#ifdef SANTAD_HAVE_METRICS
+	metrics_sync_result(sf->status == 0);
+#endif
+	log_debug("A sync finished with status %u", sf->status);
+	control_reply_empty(call);
+}
+
 /* --- The method table and the server --- */
 
 typedef struct control_method {
@@ -1035,6 +1057,8 @@ static const control_method control_methods[] = {
 	{ "RemoveEvents", control_remove_events, PRIV, ROLES_ADMIN },
 	{ "UpdateSyncSettings", control_update_sync_settings, PRIV, ROLES_ADMIN },
 	{ "PostRuleSyncNotification", control_post_rule_sync, PRIV, ROLES_ADMIN },
+	/* The sync service only. */
+	{ "SyncFinished", control_sync_finished, PRIV, IPC_ROLE_BIT(IPC_ROLE_SYNCSERVICE) },
 };
 
 #define N_METHODS (sizeof(control_methods) / sizeof(control_methods[0]))

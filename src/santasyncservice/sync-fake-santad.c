@@ -10,10 +10,12 @@
  * serves santa.Santad on RunDirectory/santad.sock: Status, GetSyncSettings,
  * EventsPending, RemoveEvents, AddRules (staged per connection by batch id,
  * applied with its cleanup on the final call, dropped with the connection),
- * UpdateSyncSettings (fields whose has_ flag is set) and
- * PostRuleSyncNotification. After every change it rewrites the state file:
+ * UpdateSyncSettings (fields whose has_ flag is set),
+ * PostRuleSyncNotification and SyncFinished. After every change it rewrites
+ * the state file:
  *   {"settings": SyncSettings, "rules": [Rule], "events": [Event],
- *    "add_rules_calls": n, "applied_sets": n, "last_cleanup": n}
+ *    "add_rules_calls": n, "applied_sets": n, "last_cleanup": n,
+ *    "sync_results": [SyncStatus of each finished sync]}
  * in protobuf-c field names. On SIGUSR1 it sends the events listed in
  * STATE.post (a JSON array of Event) to santasyncservice with PostEvents,
  * as santad does for a blocked execution.
@@ -60,6 +62,7 @@ typedef struct fake {
 	uint64_t add_calls;
 	uint64_t applied_sets;
 	int last_cleanup;
+	json_object *sync_results;
 	fake_batch staged[FAKE_MAX_STAGED];
 	ipc_conn *sync_conn;
 } fake;
@@ -218,6 +221,7 @@ static void fake_save(fake *fk)
 	json_object_object_add(o, "applied_sets",
 			       json_object_new_int64((int64_t)fk->applied_sets));
 	json_object_object_add(o, "last_cleanup", json_object_new_int(fk->last_cleanup));
+	json_object_object_add(o, "sync_results", json_object_get(fk->sync_results));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", fk->state_path);
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) == 0)
 		(void)rename(tmp, fk->state_path);
@@ -465,6 +469,17 @@ static void fake_notification(ipc_call *call, const ProtobufCMessage *req, void 
 	ipc_call_reply(call, &reply.base);
 }
 
+static void fake_sync_finished(ipc_call *call, const ProtobufCMessage *req, void *ud)
+{
+	const Santa__SyncFinishedRequest *sf = (const Santa__SyncFinishedRequest *)req;
+	Santa__Empty reply = SANTA__EMPTY__INIT;
+	fake *fk = ud;
+
+	json_object_array_add(fk->sync_results, json_object_new_int64(sf->status));
+	fake_save(fk);
+	ipc_call_reply(call, &reply.base);
+}
+
 static void fake_closed(ipc_conn *c, int err, const char *reason, void *ud)
 {
 	fake *fk = ud;
@@ -488,6 +503,14 @@ static void fake_posted(ipc_conn *c, int err, const char *errmsg,
 	fprintf(stderr, "fake-santad: PostEvents: %s\n", err ? errmsg ? errmsg : "failed" : "ok");
 }
 
+static unsigned fake_method(const ProtobufCServiceDescriptor *d, const char *name)
+{
+	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d,
+											       name);
+
+	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
+}
+
 static void fake_sync_ready(ipc_conn *c, int err, void *ud)
 {
 	fake *fk = ud;
@@ -507,7 +530,8 @@ static void fake_sync_ready(ipc_conn *c, int err, void *ud)
 	for (size_t i = 0; i < req.n_events; i++)
 		req.events[i] = (Santa__Event *)fake_from_json(&santa__event__descriptor,
 							      json_object_array_get_idx(arr, i));
-	ipc_call_async(c, 1, &req.base, -1, 0, fake_posted, fk);
+	ipc_call_async(c, fake_method(&santa__sync_service__descriptor, "PostEvents"), &req.base,
+		       -1, 0, fake_posted, fk);
 	for (size_t i = 0; i < req.n_events; i++)
 		protobuf_c_message_free_unpacked(&req.events[i]->base, NULL);
 	free(req.events);
@@ -548,6 +572,7 @@ static const struct {
 	{ "AddRules", fake_add_rules },
 	{ "UpdateSyncSettings", fake_update_settings },
 	{ "PostRuleSyncNotification", fake_notification },
+	{ "SyncFinished", fake_sync_finished },
 };
 
 int main(int argc, char **argv)
@@ -580,6 +605,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fake-santad: %s\n", fk.state_path ? err : "--state is required");
 		return 1;
 	}
+	fk.sync_results = json_object_new_array();
 	fake_load(&fk);
 	for (size_t i = 0; i < sizeof(fake_handlers) / sizeof(fake_handlers[0]); i++) {
 		const ProtobufCMethodDescriptor *m =
@@ -615,6 +641,7 @@ int main(int argc, char **argv)
 	ipc_trust_free(fk.trust);
 	unlink(path);
 	santa_config_done(&fk.cfg);
+	json_object_put(fk.sync_results);
 	free(methods);
 	return 0;
 }

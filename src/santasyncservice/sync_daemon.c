@@ -10,6 +10,8 @@
  * waits five minutes for it. */
 #define SYNC_DAEMON_TIMEOUT_USEC (30ULL * 1000000)
 #define SYNC_DAEMON_ADD_RULES_TIMEOUT_USEC (300ULL * 1000000)
+/* A short wait: the end of a sync only feeds santad's metrics. */
+#define SYNC_DAEMON_FINISHED_TIMEOUT_USEC (5ULL * 1000000)
 
 /* The index of santad's method NAME, looked up by name so that the order
  * of methods in santad.proto can change. */
@@ -118,6 +120,15 @@ static int sync_daemon_update_settings(void *ud, const Santa__SyncSettings *s)
 				SYNC_DAEMON_TIMEOUT_USEC, NULL);
 }
 
+static int sync_daemon_sync_finished(void *ud, Santa__SyncStatus status)
+{
+	Santa__SyncFinishedRequest req = SANTA__SYNC_FINISHED_REQUEST__INIT;
+
+	req.status = (uint32_t)status;
+	return sync_daemon_call(ud, "SyncFinished", &req.base,
+				SYNC_DAEMON_FINISHED_TIMEOUT_USEC, NULL);
+}
+
 const sync_daemon_ops sync_daemon_ipc_ops = {
 	.status = sync_daemon_status,
 	.get_settings = sync_daemon_get_settings,
@@ -125,6 +136,7 @@ const sync_daemon_ops sync_daemon_ipc_ops = {
 	.remove_events = sync_daemon_remove_events,
 	.add_rules = sync_daemon_add_rules,
 	.update_settings = sync_daemon_update_settings,
+	.sync_finished = sync_daemon_sync_finished,
 };
 
 int sync_daemon_connect(const char *path, const ipc_trust *trust, ipc_client **ret)

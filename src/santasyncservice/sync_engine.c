@@ -527,6 +527,17 @@ static Santa__SyncStatus sync_check_config(const sync_engine *e)
 	return SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS;
 }
 
+/* Tell santad how the sync ended, so that its metrics count syncs by
+ * result. Not worth failing the sync over: a santad that cannot hear it
+ * has its own reasons logged by the daemon ops. */
+static void sync_report(const sync_engine *e, Santa__SyncStatus st)
+{
+	if (!e->daemon->sync_finished)
+		return;
+	if (e->daemon->sync_finished(e->daemon_ud, st) < 0)
+		log_debug("Telling santad that the sync ended with status %d failed", st);
+}
+
 static void sync_ctx_done(sync_ctx *c)
 {
 	for (size_t i = 0; i < c->n_rules; i++)
@@ -547,8 +558,11 @@ Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested, sync_resu
 
 	memset(ret, 0, sizeof(*ret));
 	st = sync_check_config(e);
-	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS)
-		st = sync_record_request(e, requested);
+	if (st != SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS) {
+		ret->status = st;
+		return st;
+	}
+	st = sync_record_request(e, requested);
 	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS)
 		sync_log(e, SANTA_LOG_INFO, "Sync starting with %s", e->sync_base_url);
 	for (size_t i = 0; st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS &&
@@ -556,6 +570,7 @@ Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested, sync_resu
 		st = stages[i](&c);
 	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS)
 		sync_log(e, SANTA_LOG_INFO, "Sync completed successfully");
+	sync_report(e, st);
 	sync_ctx_done(&c);
 	ret->status = st;
 	return st;

@@ -31,6 +31,8 @@ typedef struct sync_daemon_ops {
 	int (*remove_events)(void *ud, const int64_t *ids, size_t n);
 	int (*add_rules)(void *ud, const Santa__AddRulesRequest *req);
 	int (*update_settings)(void *ud, const Santa__SyncSettings *settings);
+	/* How the sync ended, for santad's metrics; NULL: not told. */
+	int (*sync_finished)(void *ud, Santa__SyncStatus status);
 } sync_daemon_ops;
 
 /* A response body, decoded from its Content-Encoding. */
@@ -96,7 +98,9 @@ typedef struct sync_result {
 
 /* Run one full sync. REQUESTED is the type a caller asked for (santactl
  * --clean / --clean-all); it is recorded in santad first so that it holds
- * until a clean sync succeeds, as the original does. */
+ * until a clean sync succeeds, as the original does. Once a sync has
+ * started (SyncBaseURL and machine id are set), santad is told how it
+ * ended, whatever the end. */
 Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested,
 				  sync_result *ret);
 

@@ -98,6 +98,8 @@ typedef struct fake_daemon {
 	int fail_add;                /* fail the Nth AddRules call (1-based) */
 	Santa__SyncSettings *updates[8];
 	size_t n_updates;
+	int finished[4];             /* statuses santad was told, in order */
+	size_t n_finished;
 } fake_daemon;
 
 /* Replies come back heap-allocated as an unpacked message would. */
@@ -199,6 +201,15 @@ static int fake_update_settings(void *ud, const Santa__SyncSettings *s)
 	return 0;
 }
 
+static int fake_sync_finished(void *ud, Santa__SyncStatus status)
+{
+	fake_daemon *d = ud;
+
+	assert_true(d->n_finished < 4);
+	d->finished[d->n_finished++] = status;
+	return 0;
+}
+
 static const sync_daemon_ops fake_daemon_ops = {
 	.status = fake_status,
 	.get_settings = fake_get_settings,
@@ -206,6 +217,7 @@ static const sync_daemon_ops fake_daemon_ops = {
 	.remove_events = fake_remove_events,
 	.add_rules = fake_add_rules,
 	.update_settings = fake_update_settings,
+	.sync_finished = fake_sync_finished,
 };
 
 static void fake_daemon_done(fake_daemon *d)
@@ -305,6 +317,10 @@ static void test_full_sync(void **state)
 	assert_int_equal(u->last_full_sync, 1700000000);
 	assert_true(u->has_sync_type_required);
 	assert_int_equal(u->sync_type_required, SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL);
+
+	/* santad hears how it ended, once, for its metrics. */
+	assert_int_equal(d.n_finished, 1);
+	assert_int_equal(d.finished[0], SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
 	fake_server_done(&s);
 	fake_daemon_done(&d);
 }
@@ -326,6 +342,8 @@ static void test_lost_page_changes_nothing(void **state)
 			 SANTA__SYNC_STATUS__SYNC_STATUS_RULE_DOWNLOAD_FAILED);
 	assert_int_equal(d.n_adds, 0);
 	assert_int_equal(d.n_updates, 0);
+	assert_int_equal(d.n_finished, 1);
+	assert_int_equal(d.finished[0], SANTA__SYNC_STATUS__SYNC_STATUS_RULE_DOWNLOAD_FAILED);
 	fake_server_done(&s);
 }
 
@@ -600,6 +618,8 @@ static void test_missing_config(void **state)
 	assert_int_equal(sync_engine_run(&e, 0, &res),
 			 SANTA__SYNC_STATUS__SYNC_STATUS_MISSING_MACHINE_ID);
 	assert_int_equal(s.n_sent, 0);
+	/* Not a sync that started: santad is not bothered. */
+	assert_int_equal(d.n_finished, 0);
 }
 
 static void test_post_events(void **state)

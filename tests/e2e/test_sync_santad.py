@@ -253,6 +253,42 @@ def test_santactl_sync_output_and_exit_codes(synced, server):
     assert "Unknown option: --bogus" in res.stderr
 
 
+def sync_counts(d):
+    """santad's /santa/syncs counter from `santactl metrics --json`:
+    {"success": n, "failure": n}."""
+    santactl = d.build_dir / "src" / "santactl" / "santactl"
+    res = subprocess.run([str(santactl), "--config", str(d.config_path), "metrics", "--json",
+                          "/santa/syncs"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    metric = json.loads(res.stdout)["metrics"].get("/santa/syncs", {})
+    rows = metric.get("fields", {}).get("result", [])
+    counts = {"success": 0, "failure": 0}
+    counts.update({row["value"]: row["data"] for row in rows})
+    return counts
+
+
+def test_sync_results_counted_in_metrics(synced, server):
+    d = synced()
+    # The start-up sync the fixture waited for is counted once it ended.
+    assert wait_until(lambda: sync_counts(d)["success"] >= 1, 10), sync_counts(d)
+    before = sync_counts(d)
+
+    assert d.sync().returncode == 0
+    server.faults = {"preflight": ("status", 403)}
+    assert d.sync().returncode == 1
+    server.faults = {"ruledownload": ("truncate",)}
+    assert d.sync().returncode == 3
+    after = sync_counts(d)
+    assert after["success"] == before["success"] + 1, (before, after)
+    assert after["failure"] == before["failure"] + 2, (before, after)
+
+    res = subprocess.run([str(d.build_dir / "src" / "santactl" / "santactl"), "--config",
+                          str(d.config_path), "metrics", "/santa/syncs"],
+                         capture_output=True, text=True, timeout=30)
+    assert "  Metric Name               | /santa/syncs" in res.stdout, res.stdout
+    assert "  Field                     | result=failure" in res.stdout, res.stdout
+
+
 def test_full_sync_at_start_up(santad_factory, server, synced):
     server.preflight = {"client_mode": "LOCKDOWN"}
     d = synced()
