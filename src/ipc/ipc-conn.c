@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,16 +49,42 @@ struct ipc_call {
 	struct ipc_call *next_free;
 };
 
-static __thread uint8_t *tls_rxbuf;
-static __thread uint8_t *tls_scratch;
+/* Per-thread receive and packing buffers, allocated on first use and freed
+ * by the key's destructor when the thread exits (the main thread's stay
+ * until exit). */
+static __thread struct ipc_tls {
+	uint8_t *rxbuf;
+	uint8_t *scratch;
+} tls;
 static __thread const ProtobufCMessage *tls_reply;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static bool tls_key_ok;
 
 static void conn_arm_timer(ipc_conn *c);
 
+static void tls_free(void *p)
+{
+	struct ipc_tls *t = p;
+
+	free(t->rxbuf);
+	free(t->scratch);
+	t->rxbuf = t->scratch = NULL;
+}
+
+static void tls_key_init(void)
+{
+	tls_key_ok = pthread_key_create(&tls_key, tls_free) == 0;
+}
+
 static uint8_t *tls_buffer(uint8_t **slot)
 {
-	if (!*slot)
-		*slot = malloc(IPC_FRAME_MAX);
+	if (*slot)
+		return *slot;
+	pthread_once(&tls_once, tls_key_init);
+	if (!tls_key_ok || pthread_setspecific(tls_key, &tls) != 0)
+		return NULL;
+	*slot = malloc(IPC_FRAME_MAX);
 	return *slot;
 }
 
@@ -361,7 +388,7 @@ void ipc_conn_flush(ipc_conn *c)
 static int conn_send(ipc_conn *c, uint8_t kind, uint32_t method, uint64_t id,
 		     const ProtobufCMessage *msg, int fd)
 {
-	uint8_t *scratch = tls_buffer(&tls_scratch), *alloc;
+	uint8_t *scratch = tls_buffer(&tls.scratch), *alloc;
 	struct ipc_out out = { .fd = fd };
 	const uint8_t *buf;
 	size_t len;
@@ -887,7 +914,7 @@ static int conn_stash_fd(ipc_conn *c, struct ipc_rcvd *r, bool complete, char *w
 
 static int conn_read_one(ipc_conn *c, char *why)
 {
-	uint8_t *buf = tls_buffer(&tls_rxbuf);
+	uint8_t *buf = tls_buffer(&tls.rxbuf);
 	struct ipc_rcvd r;
 	struct ipc_msg m;
 	int e;

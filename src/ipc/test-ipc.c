@@ -6,6 +6,7 @@
  * server restart.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,7 +40,8 @@ static void child_echo(ipc_client *cl, const char *text, int64_t seq)
 	CHILD_CHECK(r == 0);
 	b = (Santa__Ipctest__Blob *)reply;
 	CHILD_CHECK(b->seq == seq);
-	CHILD_CHECK(b->data.len == strlen(text) && memcmp(b->data.data, text, b->data.len) == 0);
+	CHILD_CHECK(b->data.len == strlen(text));
+	CHILD_CHECK(b->data.len == 0 || memcmp(b->data.data, text, b->data.len) == 0);
 	protobuf_c_message_free_unpacked(reply, NULL);
 }
 
@@ -81,6 +83,69 @@ static void test_blocking_call(void **state)
 	assert_true(test_run_until(ts.ev, &ts.n_close, 1000000));
 	assert_int_equal(ts.n_connect, 1);
 	assert_int_equal(ts.echo_count, 2);
+	test_server_stop(&ts);
+}
+
+struct thread_caller {
+	const char *path;
+	int replies;
+	int r;
+	int done;
+};
+
+static void thread_caller_reply(ipc_conn *c, int err, const char *errmsg,
+				const ProtobufCMessage *reply, void *userdata)
+{
+	struct thread_caller *tc = userdata;
+
+	tc->r = err;
+	tc->replies++;
+}
+
+/* A connection on the thread's own loop: it packs and receives through the
+ * library's per-thread buffers. */
+static void *thread_caller_run(void *arg)
+{
+	Santa__Ipctest__Blob req = SANTA__IPCTEST__BLOB__INIT;
+	struct thread_caller *tc = arg;
+	ipc_trust *t = test_trust();
+	ipc_conn *c = NULL;
+	sd_event *ev = NULL;
+	uint64_t end = test_now_usec() + 10000000;
+
+	tc->r = sd_event_new(&ev);
+	if (tc->r == 0)
+		tc->r = ipc_connect(ev, tc->path, t, echo_desc, NULL, NULL, &c);
+	if (tc->r == 0)
+		tc->r = ipc_call_async(c, M_ECHO, &req.base, -1, 0, thread_caller_reply, tc);
+	while (tc->r == 0 && tc->replies == 0 && test_now_usec() < end)
+		sd_event_run(ev, 100000);
+	if (tc->r == 0 && tc->replies == 0)
+		tc->r = -ETIMEDOUT;
+	ipc_conn_unref(c);
+	sd_event_unref(ev);
+	ipc_trust_free(t);
+	__atomic_store_n(&tc->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A thread that calls and exits frees the library's per-thread buffers
+ * (in the sanitizer build, LeakSanitizer fails this binary otherwise). */
+static void test_thread_exit_frees_buffers(void **state)
+{
+	test_server ts;
+
+	test_server_start(&ts, NULL);
+	for (int i = 0; i < 3; i++) {
+		struct thread_caller tc = { .path = ts.path };
+		pthread_t th;
+
+		assert_int_equal(pthread_create(&th, NULL, thread_caller_run, &tc), 0);
+		assert_true(test_run_until(ts.ev, &tc.done, 10000000));
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_int_equal(tc.r, 0);
+	}
+	assert_int_equal(ts.echo_count, 3);
 	test_server_stop(&ts);
 }
 
@@ -538,6 +603,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocking_call),
+		cmocka_unit_test(test_thread_exit_frees_buffers),
 		cmocka_unit_test(test_foreign_rejected),
 		cmocka_unit_test(test_unprivileged_refused),
 		cmocka_unit_test(test_nobody_answers_blocking),
