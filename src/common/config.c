@@ -706,6 +706,7 @@ int santa_config_load(const char *file, santa_config *cfg, char *errbuf,
 			return 0;
 		snprintf(errbuf, errsize, "%s: cannot read the configuration: %s",
 			 file, strerror(err));
+		santa_config_done(cfg);
 		return -1;
 	}
 	pc.text = text;

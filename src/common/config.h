@@ -110,7 +110,7 @@ void santa_config_done(santa_config *cfg);
  * Load FILE (NULL: $SANTA_CONFIG, else the default path) into *CFG.
  * On error returns -1 and writes one line into ERRBUF naming the file, the
  * line and the key: "/etc/santa/config.json:7: ClientMode: expected an
- * integer 1 or 2, got \"x\"".
+ * integer 1 or 2, got \"x\"". On error *CFG holds nothing to free.
  */
 int santa_config_load(const char *file, santa_config *cfg, char *errbuf,
 		      size_t errsize);
