@@ -282,6 +282,8 @@ static int sync_take_rules(sync_ctx *c, sync_rule_page *page)
 	Santa__Rule **grown;
 	size_t cap;
 
+	if (page->n_rules == 0)
+		return 0;
 	if (need > c->cap_rules) {
 		cap = c->cap_rules ? c->cap_rules : 1024;
 		while (cap < need)
@@ -562,6 +564,8 @@ Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested, sync_resu
 		ret->status = st;
 		return st;
 	}
+	if (e->transport->begin_sync)
+		e->transport->begin_sync(e->transport_ud);
 	st = sync_record_request(e, requested);
 	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS)
 		sync_log(e, SANTA_LOG_INFO, "Sync starting with %s", e->sync_base_url);
