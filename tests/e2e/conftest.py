@@ -3,17 +3,24 @@
 
 - `build_dir`: the meson build directory (--build-dir, else $SANTA_BUILD_DIR,
   else build/), as an absolute pathlib.Path.
-- `tmpfs`: a private tmpfs mounted on a fresh directory for this test only,
-  unmounted at the end. santad only ever watches such a mount in tests:
-  never / or any real filesystem.
+- `public_dir`: a fresh directory under /run that root owns, mode 0755,
+  with no directory above it writable by others; removed at the end.
+  `make_public_dir()` makes one outside a fixture. Services that santad
+  starts as nobody read their configuration there, santactl run as nobody
+  reaches the sockets there, and the IPC layer trusts executables there.
+- `tmpfs`: a private tmpfs mounted on a fresh directory in `public_dir`
+  for this test only, unmounted at the end. santad only ever watches such
+  a mount in tests: never / or any real filesystem.
 - `write_config`: write_config(path, dict) writes a JSON config file.
 - `santad`: a real santad from the build, watching only `tmpfs`, with its
-  state, sockets and event log in a temporary tree, under `timeout`, ready
+  state, sockets and event log in a tree in `public_dir`, under `timeout`, ready
   (it said READY=1 on a NOTIFY_SOCKET the fixture made) before the test
   starts, and killed by pid at the end whatever happened. Override config
   keys with `@pytest.mark.parametrize("santad", [{"ClientMode": 2}],
   indirect=True)`. See the SantadProcess class for what a test can use.
+- `wait_until(pred, timeout)`: poll PRED until it returns a true value.
 """
+import hashlib
 import json
 import os
 import pathlib
@@ -21,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -46,12 +54,67 @@ def build_dir(request):
     return _build_dir(request.config)
 
 
-def _mount_tmpfs(path, size="256m"):
+def wait_until(pred, timeout=5.0, interval=0.05):
+    """PRED's first true value within TIMEOUT seconds, else its last
+    (false) value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# pytest's tmp_path (/tmp/pytest-of-root/..., 0700) is root's alone, and
+# /tmp is writable by all: the services santad starts as nobody could not
+# read a configuration there, santactl as nobody could not reach a socket,
+# and the IPC layer rightly distrusts an executable or socket below a
+# directory others may write. /run is root's and 0755.
+PUBLIC_PARENT = "/run"
+
+
+def _check_public(path):
+    """Fail when PATH or a directory above it is not root's or is writable
+    by others: nothing made below it would be believed."""
+    p = pathlib.Path(path)
+    for d in (p, *p.parents):
+        st = os.stat(d)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            raise RuntimeError(f"\"{d}\" (above the test tree \"{path}\") is not root's "
+                               f"alone (uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
+
+
+def make_public_dir(prefix="santa-e2e-"):
+    """A fresh directory under PUBLIC_PARENT, root's, mode 0755, that
+    others may read and traverse but nobody else may write, nor any
+    directory above it. The caller removes it (shutil.rmtree)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix=prefix, dir=PUBLIC_PARENT))
+    os.chmod(path, 0o755)
+    try:
+        _check_public(path)
+    except Exception:
+        os.rmdir(path)
+        raise
+    return path
+
+
+@pytest.fixture
+def public_dir():
+    """make_public_dir() for this test, removed at the end (after every
+    fixture that depends on it, such as `tmpfs`, has cleaned up)."""
+    path = make_public_dir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mount_tmpfs(path, size="256m"):
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
                     str(path)], check=True)
 
 
-def _umount(path):
+def umount(path):
     r = subprocess.run(["umount", str(path)], capture_output=True)
     if r.returncode != 0:
         # Something still holds a file there (a process the test started
@@ -59,16 +122,19 @@ def _umount(path):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+_umount = umount    # the name test_process_peers.py knows it by
+
+
 @pytest.fixture
-def tmpfs(tmp_path):
+def tmpfs(public_dir):
     """A private tmpfs, mounted for this test only."""
-    mnt = tmp_path / "tmpfs"
+    mnt = public_dir / "tmpfs"
     mnt.mkdir()
-    _mount_tmpfs(mnt)
+    mount_tmpfs(mnt)
     try:
         yield mnt
     finally:
-        _umount(mnt)
+        umount(mnt)
 
 
 def write_config_file(path, cfg):
@@ -82,6 +148,24 @@ def write_config_file(path, cfg):
 @pytest.fixture
 def write_config():
     return write_config_file
+
+
+def timeout_child(proc, wait=10.0):
+    """The pid of the program PROC (a `timeout` process) runs, or None when
+    PROC ended first or had no child within WAIT seconds."""
+    deadline = time.monotonic() + wait
+    path = f"/proc/{proc.pid}/task/{proc.pid}/children"
+    while time.monotonic() < deadline:
+        try:
+            kids = open(path).read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.005)
+    return None
 
 
 class SantadProcess:
@@ -112,6 +196,7 @@ class SantadProcess:
         self.config = self.base_config()
         self.config.update(overrides or {})
         write_config_file(self.config_path, self.config)
+        os.chmod(self.config_path, 0o644)   # services read it as nobody
 
     def base_config(self):
         src = self.build_dir / "src"
@@ -153,20 +238,12 @@ class SantadProcess:
         return self
 
     def _child_pid(self):
-        """santad's pid: the child of `timeout`."""
-        deadline = time.monotonic() + READY_SECONDS
-        path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
-        while time.monotonic() < deadline:
-            try:
-                kids = open(path).read().split()
-            except OSError:
-                kids = []
-            if kids:
-                return int(kids[0])
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"santad exited at once ({self.proc.returncode}):\n"
-                                   + self.stderr())
-            time.sleep(0.005)
+        pid = timeout_child(self.proc, READY_SECONDS)
+        if pid is not None:
+            return pid
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"santad exited at once ({self.proc.returncode}):\n"
+                               + self.stderr())
         raise RuntimeError("santad did not start")
 
     def _wait_ready(self, notify):
@@ -231,6 +308,7 @@ class SantadProcess:
             else:
                 self.config[k] = v
         write_config_file(self.config_path, self.config)
+        os.chmod(self.config_path, 0o644)
 
     # --- output ---------------------------------------------------------
 
@@ -267,13 +345,14 @@ class SantadProcess:
 
 
 @pytest.fixture
-def santad_factory(build_dir, tmpfs, tmp_path):
-    """make(overrides=None, start=True) -> SantadProcess; every santad made
-    is stopped at the end of the test."""
+def santad_factory(build_dir, tmpfs, public_dir):
+    """make(overrides=None, start=True, name="santad") -> SantadProcess, its
+    tree at public_dir/NAME (the same NAME twice shares the tree, as a
+    restart would); every santad made is stopped at the end of the test."""
     made = []
 
     def make(overrides=None, start=True, name="santad"):
-        d = SantadProcess(build_dir, tmpfs, tmp_path / name, overrides)
+        d = SantadProcess(build_dir, tmpfs, public_dir / name, overrides)
         made.append(d)
         if start:
             d.start()
@@ -289,6 +368,21 @@ def santad_factory(build_dir, tmpfs, tmp_path):
 @pytest.fixture
 def santad(request, santad_factory):
     return santad_factory(getattr(request, "param", None))
+
+
+def sha256_of(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def exec_status(path, *args, timeout=20):
+    """Exec PATH with ARGS directly (no shell): its exit status when it
+    ran, the errno when the exec itself failed (EPERM when santad denied
+    it)."""
+    try:
+        return subprocess.run([str(path), *args], capture_output=True,
+                              timeout=timeout).returncode
+    except OSError as e:
+        return e.errno
 
 
 def copy_program(dest_dir, name, source="/bin/true", extra=b""):

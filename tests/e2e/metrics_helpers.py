@@ -130,4 +130,3 @@ class RecordingServer:
     def set_status(self, status):
         with self.httpd.lock:
             self.httpd.status = status
-        self.httpd.delay = delay

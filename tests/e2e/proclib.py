@@ -11,12 +11,14 @@ import pathlib
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
-import time
 
 import pytest
+
+import conftest
+import seqpacket_client
+from conftest import wait_until  # noqa: F401 (proclib.wait_until in the tests)
+from seqpacket_client import seqpacket_try  # noqa: F401 (proclib.seqpacket_try)
 
 SERVICES = ("santasyncservice", "santametricservice", "santabundleservice")
 
@@ -31,18 +33,6 @@ SERVICE_PROTO = {
     "santametricservice": "santa.MetricService",
     "santabundleservice": "santa.BundleService",
 }
-
-
-def wait_until(pred, timeout, interval=0.05):
-    """PRED's first true value within TIMEOUT seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 def proc_status(pid):
@@ -140,39 +130,6 @@ def kill9(pid):
     os.kill(pid, signal.SIGKILL)
 
 
-def seqpacket_try(path, timeout=3.0, send=None):
-    """Connect to PATH as this (foreign) python process, optionally send
-    SEND, and read until the server closes or TIMEOUT. Returns (frames,
-    closed): what the server sent, and whether it hung up."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    frames = []
-    closed = False
-    try:
-        s.connect(path)
-        if send is not None:
-            try:
-                s.send(send)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not data:
-                closed = True
-                break
-            frames.append(data)
-    finally:
-        s.close()
-    return frames, closed
-
-
 # --- ipc-probe ---
 
 def build_probe(source_dir, build_dir, dest_dir):
@@ -221,11 +178,8 @@ def run_probe(probe_dir, role, config, sock, service, method=None,
 
 # --- santad whose services can read its configuration ---
 
-# The conftest fixture keeps santad's tree under pytest's tmp_path, which
-# is private to root (/tmp/pytest-of-root is 0700): services that santad
-# starts as nobody could not read the configuration there. These tests put
-# the tree in a root-owned directory that others may traverse.
-SAFE_BASE = "/run"
+# Where trees others must reach go (see conftest.make_public_dir).
+SAFE_BASE = conftest.PUBLIC_PARENT
 
 
 def trusted_dirs(build_dir, probe_dir=None):
@@ -247,31 +201,14 @@ def probe_dir(build_dir):
 
 
 @pytest.fixture
-def proc_santad(build_dir, tmpfs, probe_dir):
-    """make(overrides=None, name="santad") -> a started conftest
-    SantadProcess whose tree is readable by its services and whose
-    TrustedExecutables include the probes. Stopped and removed at the end."""
-    import conftest
-
-    made = []
-
+def proc_santad(build_dir, santad_factory, probe_dir):
+    """make(overrides=None, name="santad", start=True) -> conftest's
+    santad_factory with the probes among TrustedExecutables."""
     def make(overrides=None, name="santad", start=True):
-        base = tempfile.mkdtemp(prefix="santa-proc-", dir=SAFE_BASE)
-        os.chmod(base, 0o755)
         cfg = {"TrustedExecutables": trusted_dirs(build_dir, probe_dir)}
         cfg.update(overrides or {})
-        d = conftest.SantadProcess(build_dir, tmpfs, os.path.join(base, name), cfg)
-        made.append((d, base))
-        if start:
-            d.start()
-        return d
-
-    try:
-        yield make
-    finally:
-        for d, base in made:
-            d.stop()
-            shutil.rmtree(base, ignore_errors=True)
+        return santad_factory(cfg, start=start, name=name)
+    return make
 
 
 def socket_of(santad, service):
@@ -285,45 +222,13 @@ def probe(santad, probe_dir, role, service, method=None, user=None):
                      method=method, user=user)
 
 
-_FOREIGN = r"""
-import json, socket, sys, time
-path, send, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.settimeout(timeout)
-frames, closed = [], False
-try:
-    s.connect(path)
-except PermissionError:
-    print(json.dumps({"frames": [], "closed": True, "denied": True}))
-    sys.exit(0)
-if send:
-    try:
-        s.send(bytes.fromhex(send))
-    except OSError:
-        pass
-deadline = time.monotonic() + timeout
-while time.monotonic() < deadline:
-    try:
-        data = s.recv(65536)
-    except socket.timeout:
-        break
-    except ConnectionResetError:
-        closed = True
-        break
-    if not data:
-        closed = True
-        break
-    frames.append(data.hex())
-print(json.dumps({"frames": frames, "closed": closed, "denied": False}))
-"""
-
-
 def foreign_try(path, user=None, send=None, timeout=4.0):
     """seqpacket_try from a separate python3 process, as USER (a name) or
     root: a foreign executable of a chosen uid. Returns (frames, closed,
     denied): denied when the socket's mode kept it from connecting at all."""
     import json
-    cmd = ["/usr/bin/python3", "-c", _FOREIGN, path, (send or b"").hex(), str(timeout)]
+    source = pathlib.Path(seqpacket_client.__file__).read_text()
+    cmd = ["/usr/bin/python3", "-c", source, path, (send or b"").hex(), str(timeout)]
     if user:
         pw = pwd.getpwnam(user)
         cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",

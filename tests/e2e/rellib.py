@@ -4,9 +4,9 @@
 Each reliability case tries to break one thing on purpose and then checks
 that nothing was lost and nothing hung. The helpers here:
 
-- `rel_santad`: santad (the conftest's SantadProcess) with its tree in a
-  fresh 0755 directory under /run, so that the services it starts as nobody
-  can read its configuration, and its own private tmpfs there, unmounted at
+- `rel_santad`: santad (the conftest's SantadProcess) with its tree in
+  conftest's `public_dir`, so that the services it starts as nobody can
+  read its configuration, and its own private tmpfs there, unmounted at
   the end. Every exec a case makes happens on that tmpfs.
 - `tiny_program`: a static program of a few hundred bytes that exits 0 at
   once, so that an exec storm measures the exec path, not the dynamic
@@ -25,16 +25,15 @@ import collections
 import json
 import os
 import pathlib
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 import conftest
+from conftest import exec_status, mount_tmpfs, umount, wait_until  # noqa: F401 (cases)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -44,18 +43,6 @@ void _start(void)
 	__asm__ volatile("mov $60, %eax\n\txor %edi, %edi\n\tsyscall");
 }
 """
-
-
-def wait_until(pred, timeout, interval=0.05):
-    """PRED's first true value within TIMEOUT seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 # --- summaries ---------------------------------------------------------
@@ -121,16 +108,6 @@ def programs(directory, prefix, n, source):
 
 # --- santad ------------------------------------------------------------
 
-def mount_tmpfs(path, size):
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
-                    str(path)], check=True)
-
-
-def umount(path):
-    if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
 class RelSantad(conftest.SantadProcess):
     """A SantadProcess with santactl and readers for the reliability cases.
     state_dir and event_log follow the configuration's overrides."""
@@ -179,25 +156,22 @@ class RelSantad(conftest.SantadProcess):
 
 
 @pytest.fixture
-def rel_santad(build_dir):
+def rel_santad(build_dir, public_dir):
     """make(overrides=None, name="santad", tmpfs_size="64m", start=True)
-    -> RelSantad, its tmpfs at .watch_dir. Several santads made in one case
-    with the same NAME share the tree (a restart); each is stopped, and
-    every tree and tmpfs removed, at the end."""
-    base = pathlib.Path(tempfile.mkdtemp(prefix="santa-rel-", dir="/run"))
-    os.chmod(base, 0o755)
+    -> RelSantad, its tree at public_dir/NAME and its tmpfs at .watch_dir.
+    Several santads made in one case with the same NAME share the tree (a
+    restart); each is stopped, and every tmpfs unmounted, at the end."""
     made = []
     mounts = []
 
     def make(overrides=None, name="santad", tmpfs_size="64m", start=True, watch=None):
         if watch is None:
-            watch = base / f"{name}-tmpfs"
+            watch = public_dir / f"{name}-tmpfs"
             if not watch.exists():
                 watch.mkdir()
                 mount_tmpfs(watch, tmpfs_size)
                 mounts.append(watch)
-        d = RelSantad(build_dir, watch, base / name, overrides)
-        os.chmod(d.config_path, 0o644)
+        d = RelSantad(build_dir, watch, public_dir / name, overrides)
         made.append(d)
         if start:
             d.start()
@@ -210,7 +184,6 @@ def rel_santad(build_dir):
             d.stop()
         for m in mounts:
             umount(m)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- readers -------------------------------------------------------------
@@ -361,12 +334,3 @@ def storm_runner(tmp_path):
     finally:
         for s in storms:
             s.kill()
-
-
-def exec_status(path, timeout=20):
-    """0 when PATH ran and exited 0, else the errno of the failed exec
-    (EPERM when denied)."""
-    try:
-        return subprocess.run([str(path)], capture_output=True, timeout=timeout).returncode
-    except OSError as e:
-        return e.errno

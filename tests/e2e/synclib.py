@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for the sync tests (test_sync_*.py).
 
-SyncRig puts together, in a scratch directory that `nobody` can traverse:
-a fixture sync server (sync_server.py), a configuration pointing at it, and
-santasyncservice started by hand with --socket, the way the launcher would
-start it but as root. santad is either the real one (started by the caller)
-or sync-fake-santad installed as "santad" in a trusted directory, which
-keeps rules, events and sync settings in a JSON state file the tests read.
+SyncRig puts together, in a scratch directory that `nobody` can traverse
+(conftest.make_public_dir): a fixture sync server (sync_server.py), a
+configuration pointing at it, and santasyncservice started by hand with
+--socket, the way the launcher would start it but as root. santad is
+either the real one (started by the caller) or sync-fake-santad installed
+as "santad" in a trusted directory, which keeps rules, events and sync
+settings in a JSON state file the tests read.
 Everything started here is stopped by pid.
 """
 import json
@@ -14,24 +15,11 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
-import time
 
+from conftest import make_public_dir, wait_until
 from sync_server import SyncServer
 
 MACHINE_ID = "5A9E3C1D-7B2F-4E8A-9C0D-1F2E3D4C5B6A"
-
-
-def wait_until(pred, timeout, interval=0.05):
-    """PRED's first true value within TIMEOUT seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 def make_pki(directory):
@@ -74,9 +62,8 @@ class SyncRig:
     def __init__(self, build_dir, fake_santad=True, extra_config=None, server_tls=None):
         self.build = os.path.abspath(build_dir)
         # The IPC layer trusts an executable only if no directory above it is
-        # writable by others, which rules out /tmp: /run is root's.
-        self.dir = tempfile.mkdtemp(prefix="santa-sync-", dir="/run")
-        os.chmod(self.dir, 0o755)
+        # writable by others, which rules out /tmp.
+        self.dir = str(make_public_dir("santa-sync-"))
         self.run_dir = os.path.join(self.dir, "run")
         self.bin_dir = os.path.join(self.dir, "bin")
         os.mkdir(self.run_dir, 0o755)

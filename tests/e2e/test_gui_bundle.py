@@ -7,7 +7,6 @@ same files (SHA-256 of the sorted, concatenated hex hashes of every ELF or
 #! executable), so that the service's enumeration and hashing are both
 checked, not only that some hash came back.
 """
-import os
 import pathlib
 import re
 
@@ -15,7 +14,7 @@ import pytest
 
 from conftest import copy_program
 from guilib import (BundleServiceProcess, GuiProcess, bundle_hash, dir_executables,
-                    exec_blocked, install_package_copy, package_executables, wait_for)
+                    exec_blocked, install_package_copy, package_executables)
 
 # debianutils is Essential on every Debian system, and ships both ELF
 # programs (run-parts, tempfile, ischroot) and shell scripts (savelog,

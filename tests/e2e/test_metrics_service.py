@@ -6,7 +6,7 @@ once per streak, and santad's export (metrics.c over a stubbed santad)
 reconnects to a restarted service and its next export arrives.
 
 Trusted executables must sit in a root-owned directory nobody else may
-write, so the copies these tests run live in a directory under /run."""
+write, so the copies these tests run live in conftest.make_public_dir()."""
 import json
 import os
 import pathlib
@@ -14,18 +14,19 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
+from conftest import make_public_dir, wait_until
 from metrics_helpers import RecordingServer, build_dir, check_prometheus, check_rawjson
+
+WAIT = 10.0
 
 
 class Sandbox:
     def __init__(self, build):
-        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="santa-metrics-test-", dir="/run"))
-        os.chmod(self.dir, 0o755)
+        self.dir = make_public_dir("santa-metrics-test-")
         self.bin = self.dir / "bin"
         self.out = self.dir / "out"
         self.bin.mkdir(mode=0o755)
@@ -59,7 +60,7 @@ class Sandbox:
                              stdout=log, stderr=log)
         log.close()
         self.procs.append(p)
-        wait_for(lambda: self.socket.exists() or p.poll() is not None)
+        wait_until(lambda: self.socket.exists() or p.poll() is not None, WAIT)
         return p
 
     def send(self, config, *args, as_name="santad"):
@@ -76,15 +77,6 @@ class Sandbox:
                 p.kill()
             p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_for(cond, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture
@@ -114,7 +106,8 @@ def test_exports_arrive_and_service_runs_as_nobody(sandbox):
     svc = sandbox.start_service(cfg)
     r = sandbox.send(cfg, "--count", "3", "--interval", "100")
     assert r.returncode == 0, r.stderr
-    assert wait_for(lambda: out.exists() and executions(out.read_text())["ALLOW,BINARY"] == 42)
+    assert wait_until(lambda: out.exists() and
+                      executions(out.read_text())["ALLOW,BINARY"] == 42, WAIT)
     check_rawjson(out.read_text())
     assert uid_of(svc.pid) == 65534
     assert out.stat().st_uid == 65534
@@ -140,7 +133,7 @@ def test_socket_passed_as_systemd_does(sandbox):
     sandbox.procs.append(p)
     r = sandbox.send(cfg)
     assert r.returncode == 0, r.stderr + sandbox.log()
-    assert wait_for(out.exists)
+    assert wait_until(out.exists, WAIT)
     fams = check_prometheus(out.read_text())
     assert "santa_executions" in fams
 
@@ -151,7 +144,7 @@ def test_refuses_malformed_set_and_keeps_serving(sandbox):
     svc = sandbox.start_service(cfg)
     r = sandbox.send(cfg, "--bad", "--count", "1")
     assert r.returncode == 0, r.stderr
-    assert wait_for(out.exists)
+    assert wait_until(out.exists, WAIT)
     assert "Refusing the metric set" in sandbox.log()
     assert "0 field values for 2 field names" in sandbox.log()
     assert executions(out.read_text())["ALLOW,BINARY"] == 40
@@ -168,7 +161,7 @@ def test_only_santad_may_connect(sandbox):
     assert not out.exists()
     r = sandbox.send(cfg)
     assert r.returncode == 0, r.stderr
-    assert wait_for(out.exists)
+    assert wait_until(out.exists, WAIT)
     assert svc.poll() is None
 
 
@@ -207,17 +200,17 @@ def test_http_failure_logged_once_per_streak(sandbox):
     sandbox.start_service(cfg)
     r = sandbox.send(cfg, "--count", "4", "--interval", "150")
     assert r.returncode == 0, r.stderr
-    assert wait_for(lambda: "failed" in sandbox.log())
+    assert wait_until(lambda: "failed" in sandbox.log(), WAIT)
     time.sleep(0.5)
     assert sandbox.log().count("failed, ignoring until it works again") == 1
     with RecordingServer(port=port) as srv:
         r = sandbox.send(cfg, "--count", "2", "--interval", "150")
         assert r.returncode == 0, r.stderr
-        assert wait_for(lambda: len(srv.posts) >= 2)
+        assert wait_until(lambda: len(srv.posts) >= 2, WAIT)
         _, headers, body = srv.posts[-1]
     assert headers["Content-Type"] == "text/plain; version=0.0.4"
     check_prometheus(body.decode())
-    assert wait_for(lambda: "works again, after" in sandbox.log())
+    assert wait_until(lambda: "works again, after" in sandbox.log(), WAIT)
 
 
 def test_slow_collector_gets_the_newest_export(sandbox):
@@ -229,7 +222,7 @@ def test_slow_collector_gets_the_newest_export(sandbox):
         sandbox.start_service(cfg)
         r = sandbox.send(cfg, "--count", "6", "--interval", "50")
         assert r.returncode == 0, r.stderr
-        assert wait_for(lambda: len(srv.posts) >= 2)
+        assert wait_until(lambda: len(srv.posts) >= 2, WAIT)
         time.sleep(1.5)
         posts = srv.posts
     assert len(posts) == 2
@@ -252,7 +245,7 @@ def test_killed_service_restarted_next_export_arrives(sandbox):
                                stdout=log, stderr=log)
     log.close()
     sandbox.procs.append(harness)
-    assert wait_for(out.exists, timeout=5), sandbox.log("santad.log")
+    assert wait_until(out.exists, timeout=5), sandbox.log("santad.log")
     before = executions(out.read_text())["ALLOW,BINARY"]
     procs = json.loads(out.read_text())["metrics"]["/proc/birth_timestamp"]["fields"]
     assert {r["value"] for r in procs["process"]} == {"santad", "santametricservice"}
@@ -262,7 +255,7 @@ def test_killed_service_restarted_next_export_arrives(sandbox):
     time.sleep(1.5)         # at least one export falls into the gap
     gap_mtime = out.stat().st_mtime
     svc2 = sandbox.start_service(cfg, log_name="service2.log")
-    assert wait_for(lambda: out.stat().st_mtime > gap_mtime, timeout=15), \
+    assert wait_until(lambda: out.stat().st_mtime > gap_mtime, timeout=15), \
         sandbox.log("santad.log")
     after = executions(out.read_text())["ALLOW,BINARY"]
     assert after > before

@@ -12,7 +12,6 @@ rule changes are written again; both databases pass PRAGMA integrity_check.
 import errno
 import json
 import os
-import subprocess
 
 import pytest
 

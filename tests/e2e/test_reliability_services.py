@@ -17,13 +17,10 @@ refused or timed out, root's santactl still gets answers meanwhile, the
 silent connections are closed at the handshake deadline, santad keeps its
 pid and gives back its descriptors.
 """
-import errno
 import json
 import os
 import pathlib
 import pwd
-import signal
-import socket
 import subprocess
 import threading
 import time

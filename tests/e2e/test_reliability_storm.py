@@ -12,11 +12,7 @@ serves the same rules and still has every event it had stored.
 """
 import errno
 import json
-import os
-import signal
 import time
-
-import pytest
 
 from rellib import (Storm, event_ids, exec_status, integrity, metric_sum,  # noqa: F401
                     programs, rel_santad, rel_summary, rules_table, storm_runner,

@@ -2,26 +2,25 @@
 """santactl checkcache and flushcache on the real santad's decision
 cache."""
 from santactl_util import make_program, run_program, santactl
-from santactl_util import public_santad  # noqa: F401 (a fixture)
 
 
-def test_checkcache_and_flushcache(public_santad):
-    prog = make_program(public_santad, "cache-me", extra=b"cache")
-    r = santactl(public_santad, "checkcache", str(prog))
+def test_checkcache_and_flushcache(santad):
+    prog = make_program(santad, "cache-me", extra=b"cache")
+    r = santactl(santad, "checkcache", str(prog))
     assert r.returncode == 1 and r.stderr == "File does not exist in cache\n"
 
     assert run_program(prog).returncode == 0
-    r = santactl(public_santad, "checkcache", str(prog))
+    r = santactl(santad, "checkcache", str(prog))
     assert r.returncode == 0, r.stderr
     assert r.stdout == "File exists in [allowlist] cache\n"
     # Anyone may look, as with the original's unprivileged interface.
-    assert santactl(public_santad, "checkcache", str(prog), user="nobody").returncode == 0
+    assert santactl(santad, "checkcache", str(prog), user="nobody").returncode == 0
 
-    r = santactl(public_santad, "flushcache")
+    r = santactl(santad, "flushcache")
     assert r.returncode == 0 and r.stdout == "Cache flush requested\n"
-    assert santactl(public_santad, "checkcache", str(prog)).returncode == 1
+    assert santactl(santad, "checkcache", str(prog)).returncode == 1
     assert run_program(prog).returncode == 0
-    assert santactl(public_santad, "checkcache", str(prog)).returncode == 0
+    assert santactl(santad, "checkcache", str(prog)).returncode == 0
 
 
 def test_flushcache_needs_root(santad):

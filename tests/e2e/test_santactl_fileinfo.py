@@ -6,7 +6,6 @@ import json
 import os
 
 from santactl_util import make_program, make_script, santactl
-from santactl_util import public_santad  # noqa: F401 (a fixture)
 
 
 def test_fileinfo_binary(santad):
@@ -58,17 +57,17 @@ def test_fileinfo_recursive_and_errors(santad, tmp_path):
     assert r.returncode == 1 and r.stderr.startswith('"Bogus" is an invalid key')
 
 
-def test_fileinfo_unreadable_by_the_caller(public_santad):
-    prog = make_program(public_santad, "root-only", extra=b"secret")
+def test_fileinfo_unreadable_by_the_caller(santad):
+    prog = make_program(santad, "root-only", extra=b"secret")
     os.chmod(prog, 0o700)
-    r = santactl(public_santad, "fileinfo", str(prog), user="nobody")
+    r = santactl(santad, "fileinfo", str(prog), user="nobody")
     assert r.returncode == 1
     assert r.stderr.startswith(f"Invalid or empty file: {prog}: Permission denied")
     assert r.stdout == ""
 
 
-def test_fileinfo_rule_follows_rules(public_santad):
-    prog = make_program(public_santad, "info-ruled", extra=b"ruled")
-    assert santactl(public_santad, "rule", "--block", "--path", str(prog)).returncode == 0
-    r = santactl(public_santad, "fileinfo", "--key", "Rule", str(prog), user="nobody")
+def test_fileinfo_rule_follows_rules(santad):
+    prog = make_program(santad, "info-ruled", extra=b"ruled")
+    assert santactl(santad, "rule", "--block", "--path", str(prog)).returncode == 0
+    r = santactl(santad, "fileinfo", "--key", "Rule", str(prog), user="nobody")
     assert r.stdout == "Blocked (Binary)\n"

@@ -3,14 +3,11 @@
 golden report of a fresh santad, the same answer for root and for a user,
 and a fast, clear failure when santad is not running."""
 import json
-import os
-import tempfile
 import time
 import types
 
 from santactl_util import (GOLDEN, NO_DAEMON, documented_status_keys, flatten_keys,
                            santactl, status_json)
-from santactl_util import public_santad  # noqa: F401 (a fixture)
 
 
 def normalized(st, santad):
@@ -48,9 +45,9 @@ def test_status_text_sections(santad):
         assert line.startswith(">>> ") or line[2:27].strip() and line[27:30] == " | ", line
 
 
-def test_status_same_for_a_user(public_santad):
-    as_root = santactl(public_santad, "status", "--json")
-    as_nobody = santactl(public_santad, "status", "--json", user="nobody")
+def test_status_same_for_a_user(santad):
+    as_root = santactl(santad, "status", "--json")
+    as_nobody = santactl(santad, "status", "--json", user="nobody")
     assert as_nobody.returncode == 0, as_nobody.stdout + as_nobody.stderr
     root, nobody = json.loads(as_root.stdout), json.loads(as_nobody.stdout)
     # Only the cache may move between the two calls.
@@ -83,27 +80,25 @@ def test_help(santad):
     assert r.returncode == 1 and r.stderr.startswith("Unknown argument: --bogus")
 
 
-def test_daemon_not_running(build_dir, tmp_path):
+def test_daemon_not_running(build_dir, public_dir):
     """Without santad every command that needs it says so and exits 1
     within the handshake deadline; fileinfo still prints what it can."""
-    run_dir = tempfile.mkdtemp(prefix="santactl-test-", dir="/run")
-    try:
-        config = tmp_path / "config.json"
-        config.write_text(json.dumps({"RunDirectory": run_dir}))
-        offline = types.SimpleNamespace(build_dir=build_dir, config_path=config)
-        for args in (["status"], ["status", "--json"], ["version"],
-                     ["rule", "--check", "--identifier", "a" * 64], ["flushcache"]):
-            start = time.monotonic()
-            r = santactl(offline, *args)
-            elapsed = time.monotonic() - start
-            assert elapsed < 2.5, (args, elapsed)
-            if args == ["version"]:
-                assert r.returncode == 0 and r.stdout.startswith("santad          | \n")
-                continue
-            assert r.returncode == 1, (args, r.stdout, r.stderr)
-            assert r.stdout == NO_DAEMON + "\n", args
-        r = santactl(offline, "fileinfo", "--key", "Rule", "/bin/true")
-        assert r.returncode == 0
-        assert r.stdout == "Could not communicate with daemon\n"
-    finally:
-        os.rmdir(run_dir)
+    run_dir = public_dir / "run"
+    run_dir.mkdir()
+    config = public_dir / "config.json"
+    config.write_text(json.dumps({"RunDirectory": str(run_dir)}))
+    offline = types.SimpleNamespace(build_dir=build_dir, config_path=config)
+    for args in (["status"], ["status", "--json"], ["version"],
+                 ["rule", "--check", "--identifier", "a" * 64], ["flushcache"]):
+        start = time.monotonic()
+        r = santactl(offline, *args)
+        elapsed = time.monotonic() - start
+        assert elapsed < 2.5, (args, elapsed)
+        if args == ["version"]:
+            assert r.returncode == 0 and r.stdout.startswith("santad          | \n")
+            continue
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stdout == NO_DAEMON + "\n", args
+    r = santactl(offline, "fileinfo", "--key", "Rule", "/bin/true")
+    assert r.returncode == 0
+    assert r.stdout == "Could not communicate with daemon\n"

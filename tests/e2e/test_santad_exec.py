@@ -4,7 +4,6 @@ LOCKDOWN blocks (EPERM; 126 from a shell), static rules allow, a rewritten
 file is hashed again, every denial is logged, and the log line is
 Santa's, byte for byte."""
 import errno
-import hashlib
 import os
 import pathlib
 import re
@@ -14,23 +13,10 @@ import time
 
 import pytest
 
-from conftest import copy_program
+from conftest import copy_program, exec_status, sha256_of
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 LOCKDOWN = {"ClientMode": 2}
-
-
-def sha256_of(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-def exec_errno(path, *args):
-    """Exec PATH directly (no shell): 0 when it ran and exited 0, the
-    errno when the exec itself failed, else the exit status."""
-    try:
-        return subprocess.run([str(path), *args], capture_output=True, timeout=20).returncode
-    except OSError as e:
-        return e.errno
 
 
 def shell_status(path):
@@ -54,7 +40,7 @@ def test_monitor_allows_and_logs_unknown(santad):
     # A process that exits within a few hundred microseconds may be gone
     # before santad reads its ids (/proc): give it time to be seen.
     prog = copy_program(santad.watch_dir, "unknown", source="/bin/sleep", extra=b"monitor")
-    assert exec_errno(prog, "0.05") == 0
+    assert exec_status(prog, "0.05") == 0
     hits = santad.wait_log(lines_for(santad, prog, "ALLOW"))
     assert hits, santad.log_lines()
     line = hits[0]
@@ -67,7 +53,7 @@ def test_monitor_allows_and_logs_unknown(santad):
 def test_monitor_logs_cached_execs_too(santad):
     prog = copy_program(santad.watch_dir, "again", source="/bin/sleep")
     for _ in range(3):
-        assert exec_errno(prog, "0.01") == 0
+        assert exec_status(prog, "0.01") == 0
     hits = santad.wait_log(lambda line: len([x for x in santad.log_lines()
                                              if lines_for(santad, prog)(x)]) >= 3)
     assert hits
@@ -80,7 +66,7 @@ def test_monitor_logs_cached_execs_too(santad):
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_lockdown_blocks_unknown(santad):
     prog = copy_program(santad.watch_dir, "blocked", extra=b"lockdown")
-    assert exec_errno(prog) == errno.EPERM
+    assert exec_status(prog) == errno.EPERM
     assert shell_status(prog) == 126
     hits = santad.wait_log(lines_for(santad, prog, "DENY"))
     assert hits
@@ -99,23 +85,23 @@ def static_allowed(santad_factory, tmpfs):
 def test_static_allow_in_lockdown(static_allowed):
     santad, prog = static_allowed
     other = copy_program(santad.watch_dir, "not-allowed", extra=b"other")
-    assert exec_errno(prog) == 0
-    assert exec_errno(other) == errno.EPERM
+    assert exec_status(prog) == 0
+    assert exec_status(other) == errno.EPERM
     hits = santad.wait_log(lines_for(santad, prog, "ALLOW"))
     assert hits and field(hits[0], "reason") == "BINARY"
 
 
 def test_rewritten_in_place_is_hashed_again(static_allowed):
     santad, prog = static_allowed
-    assert exec_errno(prog) == 0
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
+    assert exec_status(prog) == 0
     ino = os.stat(prog).st_ino
     # Same inode, new content: the kernel drops its allow, santad's cache
     # entry no longer matches, and the new content is unknown.
     with open(prog, "ab") as f:
         f.write(b"changed")
     assert os.stat(prog).st_ino == ino
-    assert exec_errno(prog) == errno.EPERM
+    assert exec_status(prog) == errno.EPERM
     hits = santad.wait_log(lines_for(santad, prog, "DENY"))
     assert hits and field(hits[0], "sha256") == sha256_of(prog)
 
@@ -123,7 +109,7 @@ def test_rewritten_in_place_is_hashed_again(static_allowed):
 def test_rewritten_through_a_mapping_is_hashed_again(static_allowed):
     import mmap
     santad, prog = static_allowed
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
     # A write through a shared mapping tells the kernel nothing; santad
     # hears the close of the writable file.
     with open(prog, "r+b") as f:
@@ -132,14 +118,14 @@ def test_rewritten_through_a_mapping_is_hashed_again(static_allowed):
         m.close()
     import time
     time.sleep(0.2)
-    assert exec_errno(prog) == errno.EPERM
+    assert exec_status(prog) == errno.EPERM
 
 
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_every_denial_is_logged(santad):
     prog = copy_program(santad.watch_dir, "denied-often", extra=b"often")
     for _ in range(5):
-        assert exec_errno(prog) == errno.EPERM
+        assert exec_status(prog) == errno.EPERM
     hits = santad.wait_log(lambda line: len([x for x in santad.log_lines()
                                              if lines_for(santad, prog, "DENY")(x)]) >= 5)
     assert hits
@@ -165,7 +151,7 @@ def test_log_lines_match_golden(santad_factory, tmpfs):
     santad = santad_factory({"StaticRules": [
         {"identifier": sha256_of(blocked), "policy": "BLOCKLIST", "rule_type": "BINARY"}]})
     assert subprocess.run([str(script), "a|b", "c\nd"], timeout=20).returncode == 0
-    assert exec_errno(blocked) == errno.EPERM
+    assert exec_status(blocked) == errno.EPERM
     allow = santad.wait_log(lines_for(santad, script))
     deny = santad.wait_log(lambda line: "DENY" in line)
     assert allow and deny
@@ -187,7 +173,7 @@ def event_rows(santad):
 def test_denials_are_stored_for_the_sync_server(santad):
     prog = copy_program(santad.watch_dir, "evblocked", extra=b"events")
     for _ in range(3):
-        assert exec_errno(prog) == errno.EPERM
+        assert exec_status(prog) == errno.EPERM
     deadline = time.monotonic() + 5
     while len(event_rows(santad)) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -198,6 +184,6 @@ def test_denials_are_stored_for_the_sync_server(santad):
 
 def test_no_events_without_a_sync_server(santad):
     prog = copy_program(santad.watch_dir, "noevents", extra=b"none")
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
     assert santad.wait_log(lines_for(santad, prog))
     assert event_rows(santad) == []

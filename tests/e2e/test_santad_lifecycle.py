@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import copy_program
-from test_santad_exec import exec_errno, field, sha256_of
+from conftest import copy_program, exec_status, sha256_of
+from test_santad_exec import field
 
 
 def sparse_program(dest, name, size):
@@ -30,35 +30,35 @@ def sparse_program(dest, name, size):
 
 def test_regex_change_by_config_reload_applies_at_once(santad):
     prog = copy_program(santad.watch_dir, "regex-target", extra=b"regex")
-    assert exec_errno(prog) == 0
-    assert exec_errno(prog) == 0          # allowed and cached by the kernel
+    assert exec_status(prog) == 0
+    assert exec_status(prog) == 0          # allowed and cached by the kernel
     santad.rewrite_config(BlockedPathRegex="regex-targ.t$")
     assert santad.wait_stderr("Configuration reloaded")
-    assert exec_errno(prog) == errno.EPERM
+    assert exec_status(prog) == errno.EPERM
     hits = santad.wait_log(lambda line: "DENY" in line and field(line, "reason") == "SCOPE")
     assert hits and field(hits[0], "path") == str(prog)
 
     santad.rewrite_config(BlockedPathRegex=None)
     assert santad.wait_stderr("Configuration reloaded", timeout=5)
     deadline = time.monotonic() + 5
-    while exec_errno(prog) != 0 and time.monotonic() < deadline:
+    while exec_status(prog) != 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
 
 
 def test_sighup_reloads_and_a_bad_config_is_refused(santad):
     prog = copy_program(santad.watch_dir, "mode-switch", extra=b"mode")
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
     # Written without the watch noticing first: a config that does not
     # parse is refused on reload, and the old one stays.
     santad.config_path.write_text("{ not json")
     santad.signal(signal.SIGHUP)
     assert santad.wait_stderr("keeping the running one")
-    assert exec_errno(prog) == 0
+    assert exec_status(prog) == 0
     santad.rewrite_config(ClientMode=2)
     santad.signal(signal.SIGHUP)
     assert santad.wait_stderr("Client mode is now Lockdown")
-    assert exec_errno(prog) == errno.EPERM
+    assert exec_status(prog) == errno.EPERM
 
 
 def test_bad_regex_is_refused_on_reload(santad):
@@ -137,7 +137,7 @@ def test_sigterm_answers_pending_execs(santad):
 def test_fail_closed_on_timeout_in_lockdown(santad):
     big = sparse_program(santad.watch_dir, "slow", 3 << 30)
     start = time.monotonic()
-    assert exec_errno(big) == errno.EPERM
+    assert exec_status(big) == errno.EPERM
     assert time.monotonic() - start < 2.0
     hits = santad.wait_log(lambda line: field(line, "explain") == "decision timed out")
     assert hits and field(hits[0], "decision") == "DENY"
@@ -148,7 +148,7 @@ def test_fail_closed_on_timeout_in_lockdown(santad):
 def test_monitor_never_blocks_on_timeout(santad):
     big = sparse_program(santad.watch_dir, "slow", 3 << 30)
     start = time.monotonic()
-    assert exec_errno(big) == errno.ENOEXEC
+    assert exec_status(big) == errno.ENOEXEC
     assert time.monotonic() - start < 2.0
 
 
