@@ -107,6 +107,10 @@ static int sync_requested_type(sync_ctx *c)
 		return r;
 	if (ss->has_sync_type_required && (int)ss->sync_type_required > requested)
 		requested = (int)ss->sync_type_required;
+	/* Until this sync succeeds, the interval is the one saved by the last
+	 * sync that did (santad keeps it across restarts). */
+	if (ss->has_full_sync_interval)
+		c->res->full_sync_interval = ss->full_sync_interval;
 	sync_free_msg(ss);
 
 	/* A client that never completed a sync, or that santad marked as
@@ -180,7 +184,6 @@ static Santa__SyncStatus sync_stage_preflight(sync_ctx *c)
 	c->have_pre = true;
 	c->res->sync_type = sync_resolve_type(c->requested, &c->pre);
 	c->res->batch_size = c->pre.batch_size;
-	c->res->full_sync_interval = c->pre.full_sync_interval;
 	sync_log(e, SANTA_LOG_INFO, "Preflight complete: %s sync, batch size %u",
 		 sync_type_name(c->res->sync_type), c->pre.batch_size);
 	return SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS;
@@ -449,7 +452,7 @@ static void sync_fill_settings(const sync_ctx *c, Santa__SyncSettings *s)
 	s->enable_all_event_upload = p->enable_all_event_upload;
 	s->has_disable_unknown_event_upload = p->has_disable_unknown_event_upload;
 	s->disable_unknown_event_upload = p->disable_unknown_event_upload;
-	s->has_full_sync_interval = true;
+	s->has_full_sync_interval = p->has_full_sync_interval;
 	s->full_sync_interval = p->full_sync_interval;
 	s->has_batch_size = true;
 	s->batch_size = p->batch_size;
@@ -490,6 +493,8 @@ static Santa__SyncStatus sync_stage_postflight(sync_ctx *c)
 	if (c->pre.has_client_mode)
 		sync_log(e, SANTA_LOG_INFO, "Client mode is now %s",
 			 sync_client_mode_name(c->pre.client_mode));
+	if (c->pre.has_full_sync_interval)
+		c->res->full_sync_interval = c->pre.full_sync_interval;
 	return SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS;
 }
 
@@ -590,6 +595,8 @@ int sync_engine_post_events(const sync_engine *e, Santa__Event *const *events, s
 		return -EINVAL;
 	if (n > SYNC_MAX_POST_EVENTS)
 		n = SYNC_MAX_POST_EVENTS;
+	if (e->transport->begin_sync)
+		e->transport->begin_sync(e->transport_ud);
 	for (size_t off = 0; r == 0 && off < n; off += SYNC_DEFAULT_BATCH_SIZE) {
 		size_t k = n - off < SYNC_DEFAULT_BATCH_SIZE ? n - off : SYNC_DEFAULT_BATCH_SIZE;
 

@@ -49,6 +49,9 @@ void sync_buf_done(sync_buf *b);
 typedef struct sync_transport_ops {
 	int (*post)(void *ud, const char *stage, const char *body, size_t len,
 		    sync_buf *ret, char *errbuf, size_t errsize);
+	/* A sync starts (optional): what the transport learnt for one sync
+	 * only, such as having fetched an XSRF token, starts over. */
+	void (*begin_sync)(void *ud);
 } sync_transport_ops;
 
 /* Where a line of the sync's log goes (and to `santactl sync`). */
@@ -89,7 +92,10 @@ typedef struct sync_engine {
 typedef struct sync_result {
 	Santa__SyncStatus status;
 	int sync_type;                    /* the type performed */
-	uint32_t full_sync_interval;      /* what the server asked for */
+	/* Seconds until the next full sync as the server set it: this sync's
+	 * answer once the sync succeeded, else what santad saved from an
+	 * earlier one; 0 when no server ever said (FullSyncInterval holds). */
+	uint32_t full_sync_interval;
 	uint32_t batch_size;
 	uint64_t events_uploaded;
 	uint64_t rules_received;

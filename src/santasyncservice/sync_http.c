@@ -17,7 +17,9 @@
 struct sync_http {
 	sync_http_opts opts;
 	CURL *curl;
-	/* The XSRF token, fetched once per transport as the original does. */
+	/* The XSRF token. As the original, a sync fetches one at most once
+	 * (on its first 403); the next sync may fetch again, so that a server
+	 * that rotates or forgets its tokens is not refused until a restart. */
 	char *xsrf_token;
 	char *xsrf_header;
 	bool xsrf_fetched;
@@ -410,6 +412,14 @@ static int sync_http_post(void *ud, const char *stage, const char *body, size_t 
 	return r;
 }
 
+static void sync_http_begin_sync(void *ud)
+{
+	sync_http *h = ud;
+
+	h->xsrf_fetched = false;
+}
+
 const sync_transport_ops sync_http_transport = {
 	.post = sync_http_post,
+	.begin_sync = sync_http_begin_sync,
 };

@@ -9,7 +9,8 @@
  * after BACKOFF_MS * 2^n milliseconds (4, 8, 16, 32 s with the defaults),
  * when it failed in transport or with a 5xx, 408 or 429; other answers
  * (a refused redirect, any other 4xx) would not change by asking again.
- * A 403 first fetches an XSRF token once per transport and resends.
+ * A 403 first fetches an XSRF token (once per sync, as the original) and
+ * resends; the token is kept for later requests and syncs.
  */
 #pragma once
 

@@ -756,6 +756,10 @@ static int sync_parse_numbers(json_object *obj, sync_preflight_response *resp,
 			return r;
 		if (n > UINT32_MAX)
 			n = UINT32_MAX;
+		/* 0 is how Moroz and protobuf's JSON say "not set", which leaves
+		 * FullSyncInterval in force; as the original, any other value
+		 * below the minimum means the default. */
+		resp->has_full_sync_interval = n > 0;
 		if (n >= SYNC_MIN_FULL_SYNC_INTERVAL)
 			resp->full_sync_interval = (uint32_t)n;
 	}

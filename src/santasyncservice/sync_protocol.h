@@ -108,6 +108,7 @@ typedef struct sync_preflight_response {
 	sync_server_type sync_type;     /* sync_type key */
 	bool clean_sync;                /* deprecated clean_sync key */
 	uint32_t batch_size;            /* defaulted: never 0 */
+	bool has_full_sync_interval;    /* the server sent one */
 	uint32_t full_sync_interval;    /* defaulted: never below 60 */
 	bool has_enable_bundles;
 	bool enable_bundles;

@@ -89,6 +89,7 @@ typedef struct fake_daemon {
 	bool clean_required;
 	int64_t last_full;
 	int sync_type_required;
+	uint32_t saved_interval;     /* full_sync_interval santad saved; 0 none */
 	int64_t event_ids[8];
 	size_t n_events;
 	int64_t removed[16];
@@ -137,6 +138,8 @@ static int fake_get_settings(void *ud, Santa__SyncSettings **ret)
 
 	s.has_sync_type_required = true;
 	s.sync_type_required = (Santa__SyncType)d->sync_type_required;
+	s.has_full_sync_interval = d->saved_interval != 0;
+	s.full_sync_interval = d->saved_interval;
 	*ret = roundtrip(&s.base);
 	return 0;
 }
@@ -313,7 +316,9 @@ static void test_full_sync(void **state)
 	assert_string_equal(u->blocked_path_regex, "^/tmp/");
 	assert_false(u->has_allowed_path_regex);
 	assert_int_equal(u->batch_size, 2);
-	assert_int_equal(u->full_sync_interval, 600);
+	/* The server did not say: the configuration's interval holds. */
+	assert_false(u->has_full_sync_interval);
+	assert_int_equal(res.full_sync_interval, 0);
 	assert_int_equal(u->last_full_sync, 1700000000);
 	assert_true(u->has_sync_type_required);
 	assert_int_equal(u->sync_type_required, SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL);
@@ -407,11 +412,11 @@ static void test_eventupload_failure_keeps_events(void **state)
 static void test_postflight_failure_keeps_settings(void **state)
 {
 	static const step script[] = {
-		{ "preflight", 0, "{\"client_mode\":\"LOCKDOWN\"}" },
+		{ "preflight", 0, "{\"client_mode\":\"LOCKDOWN\",\"full_sync_interval\":900}" },
 		{ "ruledownload", 0, RULES_P2 },
 		{ "postflight", -EIO, NULL },
 	};
-	fake_daemon d = { .mode = 1, .last_full = 5 };
+	fake_daemon d = { .mode = 1, .last_full = 5, .saved_interval = 1200 };
 	fake_server s = { .script = script, .n_script = 3 };
 	sync_engine e = make_engine(&d, &s);
 	sync_result res;
@@ -421,7 +426,31 @@ static void test_postflight_failure_keeps_settings(void **state)
 			 SANTA__SYNC_STATUS__SYNC_STATUS_POSTFLIGHT_FAILED);
 	assert_int_equal(d.n_adds, 1);
 	assert_int_equal(d.n_updates, 0);
+	/* The next sync waits as long as the last successful one said. */
+	assert_int_equal(res.full_sync_interval, 1200);
 	fake_server_done(&s);
+}
+
+static void test_interval_after_success(void **state)
+{
+	static const step script[] = {
+		{ "preflight", 0, "{\"full_sync_interval\":900}" },
+		{ "ruledownload", 0, "{}" },
+		{ "postflight", 0, "" },
+	};
+	fake_daemon d = { .mode = 1, .last_full = 5, .saved_interval = 1200 };
+	fake_server s = { .script = script, .n_script = 3 };
+	sync_engine e = make_engine(&d, &s);
+	sync_result res;
+
+	(void)state;
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(res.full_sync_interval, 900);
+	assert_int_equal(d.n_updates, 1);
+	assert_true(d.updates[0]->has_full_sync_interval);
+	assert_int_equal(d.updates[0]->full_sync_interval, 900);
+	fake_server_done(&s);
+	fake_daemon_done(&d);
 }
 
 static void run_clean(int requested, const char *server_type, int want_cleanup)
@@ -653,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_preflight_failure),
 		cmocka_unit_test(test_eventupload_failure_keeps_events),
 		cmocka_unit_test(test_postflight_failure_keeps_settings),
+		cmocka_unit_test(test_interval_after_success),
 		cmocka_unit_test(test_clean_syncs),
 		cmocka_unit_test(test_first_sync_requests_clean),
 		cmocka_unit_test(test_endless_cursor),

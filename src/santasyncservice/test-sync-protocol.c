@@ -352,6 +352,7 @@ static void test_preflight_defaults_and_aliases(void **state)
 				   "\"transitive_whitelisting_enabled\":true}", &pre, err), 0);
 	assert_int_equal(pre.batch_size, SYNC_DEFAULT_BATCH_SIZE);
 	assert_int_equal(pre.full_sync_interval, SYNC_DEFAULT_FULL_SYNC_INTERVAL);
+	assert_true(pre.has_full_sync_interval);
 	assert_string_equal(pre.allowed_path_regex, "a");
 	assert_null(pre.blocked_path_regex);
 	assert_true(pre.has_enable_bundles && pre.enable_bundles);

@@ -267,6 +267,23 @@ def test_server_quirks_xssi_gzip_xsrf(rig):
     assert rig.server.errors == []
 
 
+def test_xsrf_token_fetched_again_by_a_later_sync(rig):
+    """The server forgets its token (it restarted): the next sync gets a
+    new one instead of failing with 403 until the service restarts."""
+    rig.server.require_xsrf = True
+    rig.start_fake_santad()
+    rig.start_service()
+    assert rig.sync().returncode == 0
+    assert rig.server.stages()[-1] == "postflight"
+    rig.server.xsrf_token = "tok-rotated"
+    rig.server.reset_log()
+    res = rig.sync()
+    assert res.returncode == 0, res.stdout
+    assert rig.server.stages()[:3] == ["preflight", "xsrf", "preflight"]
+    assert rig.server.requests[2][1]["x-xsrf-token"] == "tok-rotated"
+    assert rig.server.errors == []
+
+
 @pytest.mark.parametrize("encoding", ["deflate", "gzip", "none"])
 def test_request_encodings(build, encoding):
     if os.geteuid() != 0:
