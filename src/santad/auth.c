@@ -773,7 +773,7 @@ static void run_job(authorizer *a, job *j)
 		rs = ruleset_ref(a->rs);
 		pthread_mutex_unlock(&a->lock);
 		if (!err)
-			policy_decide(pol, rs, sha, path, &v);
+			policy_decide_file(pol, rs, sha, path, j->fd, &v);
 		pthread_mutex_lock(&a->lock);
 		/* Publish only what the snapshots in force decide. */
 		if (pol == a->pol && rs == a->rs)

@@ -2,10 +2,14 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "ipc.h"
+#include "santa-build.h"
 #include "santa.pb-c.h"
 
 static atomic_uint_fast64_t policy_generation;
@@ -296,6 +300,28 @@ static int policy_copy_strings(policy *p, const santa_config *cfg)
 	return 0;
 }
 
+/* The install directories, then TrustedExecutables, as the IPC layer's
+ * trust table has them (ipc_trust_add_defaults). */
+static int policy_copy_own(policy *p, const santa_config *cfg)
+{
+	static const char *const dirs[] = { SANTA_SBINDIR "/", SANTA_BINDIR "/",
+					    SANTA_LIBEXECDIR "/" };
+	size_t n = sizeof(dirs) / sizeof(dirs[0]), k = 0;
+
+	for (size_t i = 0; cfg->trusted_executables && cfg->trusted_executables[i]; i++)
+		n++;
+	p->own_executables = calloc(n + 1, sizeof(char *));
+	if (!p->own_executables)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (!(p->own_executables[k++] = strdup(dirs[i])))
+			return -ENOMEM;
+	for (size_t i = 0; cfg->trusted_executables && cfg->trusted_executables[i]; i++)
+		if (!(p->own_executables[k++] = strdup(cfg->trusted_executables[i])))
+			return -ENOMEM;
+	return 0;
+}
+
 static void policy_apply_overrides(policy *p, const santa_config *cfg,
 				   const policy_overrides *ov)
 {
@@ -322,6 +348,8 @@ static int policy_build(policy *p, const santa_config *cfg, const policy_overrid
 
 	policy_apply_overrides(p, cfg, ov);
 	r = policy_copy_strings(p, cfg);
+	if (r >= 0)
+		r = policy_copy_own(p, cfg);
 	if (r < 0)
 		return r;
 	if ((r = compile_regex(allowed, "AllowedPathRegex", &p->allowed_regex, errbuf,
@@ -388,6 +416,9 @@ policy *policy_unref(policy *p)
 	free(p->banned_block_message);
 	free(p->event_detail_url);
 	free(p->machine_id);
+	for (size_t i = 0; p->own_executables && p->own_executables[i]; i++)
+		free(p->own_executables[i]);
+	free(p->own_executables);
 	free(p);
 	return NULL;
 }
@@ -395,6 +426,16 @@ policy *policy_unref(policy *p)
 static bool str_eq(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool own_executables_equal(const policy *a, const policy *b)
+{
+	size_t i;
+
+	for (i = 0; a->own_executables[i] && b->own_executables[i]; i++)
+		if (strcmp(a->own_executables[i], b->own_executables[i]) != 0)
+			return false;
+	return !a->own_executables[i] && !b->own_executables[i];
 }
 
 static bool static_rules_equal(const policy *a, const policy *b)
@@ -424,6 +465,7 @@ bool policy_change_needs_flush(const policy *old, const policy *new)
 	       !str_eq(old->allowed_regex_src, new->allowed_regex_src) ||
 	       !str_eq(old->blocked_regex_src, new->blocked_regex_src) ||
 	       !static_rules_equal(old, new) ||
+	       !own_executables_equal(old, new) ||
 	       (old->transitive && !new->transitive);
 }
 
@@ -549,6 +591,63 @@ void policy_decide(const policy *p, const ruleset *rs, const uint8_t sha256[SANT
 		out->decision = SANTAD_DECISION_ALLOW;
 		out->explanation = "allowed: unknown program in monitor mode";
 	}
+}
+
+/* The path where entry E would hold an executable called BASE, or false
+ * when E is a file of another name. */
+static bool own_candidate(const char *e, const char *base, char *buf, size_t size)
+{
+	size_t len = strlen(e);
+	const char *slash;
+
+	if (len > 0 && e[len - 1] == '/')
+		return snprintf(buf, size, "%s%s", e, base) < (int)size;
+	slash = strrchr(e, '/');
+	if (strcmp(slash ? slash + 1 : e, base) != 0)
+		return false;
+	return snprintf(buf, size, "%s", e) < (int)size;
+}
+
+bool policy_is_own_executable(const policy *p, int fd, const char *path)
+{
+	char cand[PATH_MAX], why[PATH_MAX + 64];
+	struct stat st, est;
+	const char *base;
+	ipc_role role;
+
+	if (!p || !p->own_executables || fd < 0 || !path)
+		return false;
+	/* Most files are not called like ours: decided without a system call. */
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	role = ipc_role_from_name(base);
+	if (role == IPC_ROLE_NONE || role == IPC_ROLE_TEST)
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	for (size_t i = 0; p->own_executables[i]; i++) {
+		if (!own_candidate(p->own_executables[i], base, cand, sizeof(cand)))
+			continue;
+		if (stat(cand, &est) < 0 || est.st_dev != st.st_dev || est.st_ino != st.st_ino)
+			continue;
+		/* Whoever could replace it could run anything as it. */
+		return ipc_path_is_root_held(cand, why, sizeof(why)) == 0;
+	}
+	return false;
+}
+
+void policy_decide_file(const policy *p, const ruleset *rs,
+			const uint8_t sha256[SANTA_SHA256_LEN], const char *path, int fd,
+			verdict *out)
+{
+	if (policy_is_own_executable(p, fd, path)) {
+		memset(out, 0, sizeof(*out));
+		out->decision = SANTAD_DECISION_ALLOW;
+		out->reason = SANTAD_REASON_SCOPE;
+		out->explanation = "allowed: one of Santa's own executables";
+		return;
+	}
+	policy_decide(p, rs, sha256, path, out);
 }
 
 bool policy_records_event(const policy *p, const verdict *v)

@@ -102,6 +102,9 @@ typedef struct policy {
 	char *banned_block_message;
 	char *event_detail_url;
 	char *machine_id;
+	/* Where Santa's own executables are (see policy_decide_file): the
+	 * install directories, then TrustedExecutables; NULL-terminated. */
+	char **own_executables;
 } policy;
 
 /* Inputs of policy_new that may differ from the file's config: the sync
@@ -148,6 +151,20 @@ typedef struct verdict {
 void policy_decide(const policy *p, const ruleset *rs,
 		   const uint8_t sha256[SANTA_SHA256_LEN], const char *path,
 		   verdict *out);
+
+/* policy_decide for the file open as FD, which first allows Santa's own
+ * executables, whatever the mode and the rules: the ones the IPC layer
+ * trusts (a file named as one of ours, santad, santactl, santagui and the
+ * services, that is the very file, by device and inode, in an install
+ * directory or a TrustedExecutables entry, held by root). santad starts
+ * its services and administrators run santactl to repair the rules; in
+ * LOCKDOWN with no rules for them, santad would otherwise lock itself
+ * out. The original allows its own binaries the same way. */
+void policy_decide_file(const policy *p, const ruleset *rs,
+			const uint8_t sha256[SANTA_SHA256_LEN], const char *path, int fd,
+			verdict *out);
+/* True when the file open as FD, found at PATH, is one of Santa's own. */
+bool policy_is_own_executable(const policy *p, int fd, const char *path);
 
 /* Should this decision become an event for the sync server? */
 bool policy_records_event(const policy *p, const verdict *v);

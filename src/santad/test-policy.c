@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The decision as a pure function: rulesets, static rules, regexes, modes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -220,6 +224,89 @@ static void test_needs_flush(void **state)
 	policy_unref(b);
 }
 
+static void write_file(const char *path, mode_t mode)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	fputs("#!/bin/true\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* In LOCKDOWN with no rules, Santa's own executables still run, and only
+ * they: by name, place and file identity, as the IPC layer trusts them. */
+static void test_own_executables(void **state)
+{
+	char dir[] = "/tmp/santa-own.XXXXXX", ours[64], other[64], elsewhere[64], sub[64];
+	char dirslash[64], *trusted[2] = { NULL, NULL };
+	ruleset *rs = ruleset_new_empty();
+	uint8_t sha[SANTA_SHA256_LEN] = { 9 };
+	santa_config cfg;
+	policy *p, *q;
+	verdict v;
+	int fd;
+
+	if (geteuid() != 0)
+		skip();   /* trusted files must be root's */
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(ours, sizeof(ours), "%s/santactl", dir);
+	snprintf(other, sizeof(other), "%s/bash", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/sub/santactl", dir);
+	write_file(ours, 0755);
+	write_file(other, 0755);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_file(elsewhere, 0755);
+
+	santa_config_init(&cfg);
+	cfg.client_mode = SANTA_MODE_LOCKDOWN;
+	snprintf(dirslash, sizeof(dirslash), "%s/", dir);
+	trusted[0] = dirslash;
+	cfg.trusted_executables = trusted;
+	cfg.n_trusted_executables = 1;
+	p = make_policy(&cfg);
+
+	fd = open(ours, O_RDONLY | O_CLOEXEC);
+	policy_decide_file(p, rs, sha, ours, fd, &v);
+	assert_int_equal(v.decision, SANTAD_DECISION_ALLOW);
+	assert_int_equal(v.reason, SANTAD_REASON_SCOPE);
+	/* Not ours by the name it was reached under, but by identity. */
+	assert_false(policy_is_own_executable(p, fd, "/usr/bin/bash"));
+	close(fd);
+
+	/* Another program in the trusted directory; ours' name elsewhere. */
+	fd = open(other, O_RDONLY | O_CLOEXEC);
+	policy_decide_file(p, rs, sha, other, fd, &v);
+	assert_int_equal(v.decision, SANTAD_DECISION_DENY);
+	close(fd);
+	fd = open(elsewhere, O_RDONLY | O_CLOEXEC);
+	assert_false(policy_is_own_executable(p, fd, elsewhere));
+	close(fd);
+
+	/* Writable by others: anyone could make it anything. */
+	assert_int_equal(chmod(ours, 0777), 0);
+	fd = open(ours, O_RDONLY | O_CLOEXEC);
+	assert_false(policy_is_own_executable(p, fd, ours));
+	close(fd);
+
+	/* Another trusted list may make a cached allow wrong. */
+	cfg.trusted_executables = NULL;
+	cfg.n_trusted_executables = 0;
+	q = make_policy(&cfg);
+	assert_true(policy_change_needs_flush(p, q));
+	policy_unref(q);
+	policy_unref(p);
+	ruleset_unref(rs);
+	santa_config_done(&cfg);
+	unlink(ours);
+	unlink(other);
+	unlink(elsewhere);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 static void test_bad_regex_and_static_rule(void **state)
 {
 	santa_config_rule st = { .identifier = (char *)"nothex", .policy = 1,
@@ -275,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_decide_order),
 		cmocka_unit_test(test_transitive_and_compiler),
 		cmocka_unit_test(test_needs_flush),
+		cmocka_unit_test(test_own_executables),
 		cmocka_unit_test(test_bad_regex_and_static_rule),
 		cmocka_unit_test(test_events_recorded),
 	};
