@@ -145,6 +145,17 @@ static void format_kv(strbuf *b, const eventlog_exec *e)
 		sb_kv(b, "args", e->args);
 }
 
+static void format_fields(strbuf *b, const eventlog_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sb_str(b, "|");
+		sb_str(b, f[i].key);
+		sb_str(b, "=");
+		sb_value(b, f[i].value ? f[i].value : "");
+	}
+}
+
 static char *sb_take(strbuf *b)
 {
 	if (b->failed) {
@@ -172,6 +183,30 @@ char *eventlog_format_file_line(const eventlog_exec *e)
 	sb_str(&b, ts);
 	sb_str(&b, "] I santad: ");
 	format_kv(&b, e);
+	sb_str(&b, "\n");
+	return sb_take(&b);
+}
+
+char *eventlog_format_fields_kv(const eventlog_field *f, size_t n)
+{
+	strbuf b = { 0 };
+
+	sb_str(&b, "");
+	format_fields(&b, f, n);
+	return sb_take(&b);
+}
+
+char *eventlog_format_fields_file_line(const struct timespec *when, const eventlog_field *f,
+				       size_t n)
+{
+	strbuf b = { 0 };
+	char ts[40];
+
+	eventlog_timestamp(when, ts, sizeof(ts));
+	sb_str(&b, "[");
+	sb_str(&b, ts);
+	sb_str(&b, "] I santad: ");
+	format_fields(&b, f, n);
 	sb_str(&b, "\n");
 	return sb_take(&b);
 }
@@ -230,6 +265,31 @@ char *eventlog_format_json_line(const eventlog_exec *e)
 	if (!o)
 		return NULL;
 	if (json_fill(o, e) == 0) {
+		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (s && asprintf(&line, "%s\n", s) < 0)
+			line = NULL;
+	}
+	json_object_put(o);
+	return line;
+}
+
+char *eventlog_format_fields_json_line(const struct timespec *when, const eventlog_field *f,
+				       size_t n)
+{
+	json_object *o = json_object_new_object();
+	const char *s;
+	char *line = NULL;
+	char ts[40];
+	int r;
+
+	if (!o)
+		return NULL;
+	eventlog_timestamp(when, ts, sizeof(ts));
+	r = json_add_str(o, "time", ts);
+	for (size_t i = 0; i < n; i++)
+		r |= json_add_str(o, f[i].key, f[i].value);
+	if (r == 0) {
 		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						      JSON_C_TO_STRING_NOSLASHESCAPE);
 		if (s && asprintf(&line, "%s\n", s) < 0)

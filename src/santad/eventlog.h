@@ -45,5 +45,19 @@ char *eventlog_format_kv(const eventlog_exec *e);
 char *eventlog_format_file_line(const eventlog_exec *e);
 /* One JSON object and '\n', malloc'd. */
 char *eventlog_format_json_line(const eventlog_exec *e);
+/* A line of another action than EXEC (action=BUNDLE, ...): its key=value
+ * pairs in order, the first normally action. A NULL value is written
+ * empty. The same sanitizing and prefix as EXEC lines; in JSON, "time"
+ * first, then the pairs as strings. */
+typedef struct eventlog_field {
+	const char *key;
+	const char *value;
+} eventlog_field;
+
+char *eventlog_format_fields_kv(const eventlog_field *f, size_t n);
+char *eventlog_format_fields_file_line(const struct timespec *when, const eventlog_field *f,
+				       size_t n);
+char *eventlog_format_fields_json_line(const struct timespec *when, const eventlog_field *f,
+				       size_t n);
 /* "2024-05-11T02:41:38.735Z" into BUF (at least 32 bytes). */
 void eventlog_timestamp(const struct timespec *ts, char *buf, size_t size);

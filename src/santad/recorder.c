@@ -96,6 +96,7 @@ void exec_record_free(exec_record *rec)
 	free(rec->path);
 	free(rec->custom_msg);
 	free(rec->custom_url);
+	free(rec->fields);
 	policy_unref(rec->pol);
 	free(rec);
 }
@@ -211,8 +212,8 @@ void recorder_reopen(recorder *r)
 
 bool recorder_push(recorder *r, exec_record *rec)
 {
-	size_t limit = rec->kind == RECORD_EXEC_DENIED ? RECORDER_QUEUE_LIMIT :
-		       RECORDER_ALLOW_LIMIT;
+	bool denial = rec->kind == RECORD_EXEC_DENIED || rec->kind == RECORD_LINE;
+	size_t limit = denial ? RECORDER_QUEUE_LIMIT : RECORDER_ALLOW_LIMIT;
 	bool ok;
 
 	pthread_mutex_lock(&r->lock);
@@ -231,6 +232,34 @@ bool recorder_push(recorder *r, exec_record *rec)
 	if (!ok)
 		atomic_fetch_add(&r->counters->log_dropped, 1);
 	return ok;
+}
+
+bool recorder_log_line(recorder *r, const eventlog_field *fields, size_t n)
+{
+	exec_record *rec = exec_record_new(RECORD_LINE, 0);
+	size_t size = 0;
+	char *p;
+
+	if (!rec || n > RECORDER_LINE_FIELDS_MAX)
+		goto drop;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(fields[i].key) + strlen(fields[i].value ? fields[i].value : "") + 2;
+	rec->fields = p = malloc(size ? size : 1);
+	if (!p)
+		goto drop;
+	for (size_t i = 0; i < n; i++) {
+		p = stpcpy(p, fields[i].key) + 1;
+		p = stpcpy(p, fields[i].value ? fields[i].value : "") + 1;
+	}
+	rec->n_fields = n;
+	if (recorder_push(r, rec))
+		return true;
+	exec_record_free(rec);
+	return false;
+drop:
+	exec_record_free(rec);
+	atomic_fetch_add(&r->counters->log_dropped, 1);
+	return false;
 }
 
 /* --- output --- */
@@ -305,34 +334,64 @@ static void out_flush(recorder *r)
 	r->out_len = 0;
 }
 
-static void emit_line(recorder *r, const eventlog_exec *e)
+/* Write LINE (taken; NULL: it could not be made), already in the log's
+ * format: a whole line for a file, the bare key=value pairs for syslog. */
+static void emit_formatted(recorder *r, char *line)
 {
-	char *line = NULL;
-
-	switch (r->type) {
-	case SANTA_LOG_FILE:
-		line = eventlog_format_file_line(e);
-		break;
-	case SANTA_LOG_JSON:
-		line = eventlog_format_json_line(e);
-		break;
-	case SANTA_LOG_SYSLOG:
-		line = eventlog_format_kv(e);
-		if (line)
-			syslog(LOG_INFO, "%s", line);
-		free(line);
-		atomic_fetch_add(&r->counters->log_lines, 1);
-		return;
-	default:
-		return;
-	}
 	if (!line) {
 		atomic_fetch_add(&r->counters->log_dropped, 1);
 		return;
 	}
-	out_append(r, line);
+	if (r->type == SANTA_LOG_SYSLOG)
+		syslog(LOG_INFO, "%s", line);
+	else
+		out_append(r, line);
 	free(line);
 	atomic_fetch_add(&r->counters->log_lines, 1);
+}
+
+static void emit_line(recorder *r, const eventlog_exec *e)
+{
+	switch (r->type) {
+	case SANTA_LOG_FILE:
+		emit_formatted(r, eventlog_format_file_line(e));
+		break;
+	case SANTA_LOG_JSON:
+		emit_formatted(r, eventlog_format_json_line(e));
+		break;
+	case SANTA_LOG_SYSLOG:
+		emit_formatted(r, eventlog_format_kv(e));
+		break;
+	default:
+		break;
+	}
+}
+
+/* A RECORD_LINE's line, from the fields recorder_log_line packed. */
+static void emit_fields(recorder *r, const exec_record *rec)
+{
+	eventlog_field f[RECORDER_LINE_FIELDS_MAX];
+	const char *p = rec->fields;
+
+	for (size_t i = 0; i < rec->n_fields; i++) {
+		f[i].key = p;
+		p += strlen(p) + 1;
+		f[i].value = p;
+		p += strlen(p) + 1;
+	}
+	switch (r->type) {
+	case SANTA_LOG_FILE:
+		emit_formatted(r, eventlog_format_fields_file_line(&rec->when, f, rec->n_fields));
+		break;
+	case SANTA_LOG_JSON:
+		emit_formatted(r, eventlog_format_fields_json_line(&rec->when, f, rec->n_fields));
+		break;
+	case SANTA_LOG_SYSLOG:
+		emit_formatted(r, eventlog_format_fields_kv(f, rec->n_fields));
+		break;
+	default:
+		break;
+	}
 }
 
 static void apply_config(recorder *r)
@@ -745,6 +804,9 @@ static void handle_record(recorder *r, exec_record *rec, uint64_t now)
 	case RECORD_EVENT:
 		(void)procinfo_read(rec->pid, &pi);
 		queue_event(r, rec, &pi);
+		break;
+	case RECORD_LINE:
+		emit_fields(r, rec);
 		break;
 	}
 	exec_record_free(rec);

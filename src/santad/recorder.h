@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "eventlog.h"
 #include "policy.h"
 #include "procinfo.h"
 #include "santad.h"
@@ -56,6 +57,7 @@
 #define RECORDER_ARGS_WAIT_USEC (20 * 1000u)
 #define RECORDER_EVENT_LIMIT 4096u
 #define RECORDER_ARGS_MAX 8192u
+#define RECORDER_LINE_FIELDS_MAX 16u
 #define RECORDER_BATCH_PAUSE_USEC 1000u
 /* How long, once santad stops, the recorder waits for a log reader that
  * does not read before it drops what is left. */
@@ -65,6 +67,7 @@ typedef enum record_kind {
 	RECORD_EXEC_ALLOWED,    /* an exec that happened: ALLOW line */
 	RECORD_EXEC_DENIED,     /* DENY line, terminal message, maybe event */
 	RECORD_EVENT,           /* a first-sight allow worth a sync event */
+	RECORD_LINE,            /* another action's line (recorder_log_line) */
 } record_kind;
 
 typedef struct exec_record {
@@ -91,6 +94,8 @@ typedef struct exec_record {
 	bool has_proc;          /* PROC read before the answer (denials) */
 	proc_info proc;
 	policy *pol;            /* the policy that decided (a reference) */
+	char *fields;           /* RECORD_LINE: key\0value\0..., owned */
+	size_t n_fields;
 } exec_record;
 
 /* A record with every field empty, fd -1, times now; NULL when OOM. */
@@ -112,6 +117,13 @@ void recorder_stop(recorder *r);
 /* Hand REC over (any thread). False when it was dropped: the caller still
  * owns it then. */
 bool recorder_push(recorder *r, exec_record *rec);
+/* Log a line of another action than EXEC (action=BUNDLE, ...), made of
+ * FIELDS (at most RECORDER_LINE_FIELDS_MAX, copied) and stamped now: it
+ * goes through the same queue as every other line, so it is written in
+ * order with them, in the log's type and file of the moment. Admitted as
+ * denials are (RECORDER_QUEUE_LIMIT); never blocks. False when dropped
+ * (counted with the dropped lines). Any thread. */
+bool recorder_log_line(recorder *r, const eventlog_field *fields, size_t n);
 /* Where denials are shown to the user (gui.h); NULL: nowhere. Any time;
  * the gui must outlive the recorder's thread (recorder_stop). */
 struct gui;

@@ -122,6 +122,60 @@ static void test_tty_message(void **state)
 	free(msg);
 }
 
+/* The original's BUNDLE line, with a value that needs sanitizing and an
+ * empty one. */
+static const eventlog_field bundle_fields[] = {
+	{ "action", "BUNDLE" },
+	{ "sha256", "file_hash" },
+	{ "bundlehash", "file_bundle_hash" },
+	{ "bundlename", "file_bundle|Name" },
+	{ "bundleid", NULL },
+	{ "bundlepath", "file_bundle_path" },
+	{ "path", "file\npath" },
+};
+#define N_BUNDLE_FIELDS (sizeof(bundle_fields) / sizeof(bundle_fields[0]))
+
+static void test_fields_lines(void **state)
+{
+	struct timespec when = { .tv_sec = 1715395298, .tv_nsec = 735123456 };
+	char *kv = eventlog_format_fields_kv(bundle_fields, N_BUNDLE_FIELDS);
+	char *line = eventlog_format_fields_file_line(&when, bundle_fields, N_BUNDLE_FIELDS);
+	const char *want = "action=BUNDLE|sha256=file_hash|bundlehash=file_bundle_hash|"
+			   "bundlename=file_bundle<pipe>Name|bundleid=|"
+			   "bundlepath=file_bundle_path|path=file\\npath";
+
+	assert_string_equal(kv, want);
+	assert_non_null(line);
+	assert_int_equal(strncmp(line, "[2024-05-11T02:41:38.735Z] I santad: ", 37), 0);
+	assert_int_equal(strncmp(line + 37, want, strlen(want)), 0);
+	assert_string_equal(line + 37 + strlen(want), "\n");
+	free(kv);
+	free(line);
+}
+
+static void test_fields_json(void **state)
+{
+	struct timespec when = { .tv_sec = 1715395298, .tv_nsec = 735123456 };
+	char *line = eventlog_format_fields_json_line(&when, bundle_fields, N_BUNDLE_FIELDS);
+	json_object *o, *v;
+
+	assert_non_null(line);
+	assert_int_equal(line[strlen(line) - 1], '\n');
+	o = json_tokener_parse(line);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "time", &v));
+	assert_string_equal(json_object_get_string(v), "2024-05-11T02:41:38.735Z");
+	assert_true(json_object_object_get_ex(o, "bundlename", &v));
+	assert_string_equal(json_object_get_string(v), "file_bundle|Name");
+	assert_true(json_object_object_get_ex(o, "bundleid", &v));
+	assert_string_equal(json_object_get_string(v), "");
+	assert_true(json_object_object_get_ex(o, "path", &v));
+	assert_string_equal(json_object_get_string(v), "file\npath");
+	assert_int_equal(json_object_object_length(o), 1 + N_BUNDLE_FIELDS);
+	json_object_put(o);
+	free(line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +184,8 @@ int main(void)
 		cmocka_unit_test(test_json_line),
 		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_tty_message),
+		cmocka_unit_test(test_fields_lines),
+		cmocka_unit_test(test_fields_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
