@@ -2,6 +2,7 @@
 #include "eventdb.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,20 @@ struct eventdb {
 static int exec_sql(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* The key column came after the first release of the table: add it to a
+ * table made without it. Rows from then have none, and are never
+ * replaced. */
+static int ensure_key_column(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "SELECT key FROM events LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	return exec_sql(db, "ALTER TABLE events ADD COLUMN key TEXT");
 }
 
 static int count_rows(eventdb *e)
@@ -46,7 +61,10 @@ int eventdb_open(const char *path, eventdb **ret, char *errbuf, size_t errsize)
 			    "CREATE TABLE IF NOT EXISTS events ("
 			    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
 			    " created INTEGER NOT NULL,"
-			    " event BLOB NOT NULL);") < 0 ||
+			    " event BLOB NOT NULL,"
+			    " key TEXT);") < 0 ||
+	    ensure_key_column(e->db) < 0 ||
+	    exec_sql(e->db, "CREATE INDEX IF NOT EXISTS events_key ON events (key);") < 0 ||
 	    count_rows(e) < 0) {
 		snprintf(errbuf, errsize, "%s: %s", path,
 			 e->db ? sqlite3_errmsg(e->db) : "out of memory");
@@ -67,22 +85,51 @@ eventdb *eventdb_close(eventdb *e)
 	return NULL;
 }
 
+static bool is_bundle_binary(const Santa__Event *ev)
+{
+	return ev->decision && strcmp(ev->decision, "BUNDLE_BINARY") == 0;
+}
+
+/* What makes two events the same event, malloc'd: an execution is its
+ * pid, time and file; a bundle's binary is its bundle and its path. */
+static char *event_key(const Santa__Event *ev)
+{
+	char *key;
+	int r;
+
+	if (is_bundle_binary(ev))
+		r = asprintf(&key, "bundle|%s|%s|%s/%s", ev->file_bundle_hash, ev->file_sha256,
+			     ev->file_path, ev->file_name);
+	else
+		r = asprintf(&key, "exec|%d|%.6f|%s", (int)ev->pid, ev->execution_time,
+			     ev->file_sha256);
+	return r < 0 ? NULL : key;
+}
+
 static int insert_one(sqlite3_stmt *st, Santa__Event *ev)
 {
 	size_t len = santa__event__get_packed_size(ev);
 	uint8_t *buf = malloc(len ? len : 1);
+	char *key = event_key(ev);
 	int rc;
 
-	if (!buf)
+	if (!buf || !key) {
+		free(buf);
+		free(key);
 		return -ENOMEM;
+	}
 	santa__event__pack(ev, buf);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	free(buf);
+	free(key);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
+
+#define INSERT_SQL "INSERT INTO events (created, event, key) VALUES (?, ?, ?)"
 
 int eventdb_add(eventdb *e, Santa__Event *const *events, size_t n, size_t *ret_dropped)
 {
@@ -93,8 +140,7 @@ int eventdb_add(eventdb *e, Santa__Event *const *events, size_t n, size_t *ret_d
 	*ret_dropped = 0;
 	if (!n)
 		return 0;
-	if (sqlite3_prepare_v2(e->db, "INSERT INTO events (created, event) VALUES (?, ?)", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(e->db, INSERT_SQL, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	if (exec_sql(e->db, "BEGIN IMMEDIATE") < 0) {
 		sqlite3_finalize(st);
@@ -119,6 +165,103 @@ int eventdb_add(eventdb *e, Santa__Event *const *events, size_t n, size_t *ret_d
 		return err ? err : -EIO;
 	}
 	e->count += stored;
+	return 0;
+}
+
+int eventdb_find(eventdb *e, const Santa__Event *ev, Santa__Event **ret)
+{
+	char *key = event_key(ev);
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	*ret = NULL;
+	if (!key)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(e->db, "SELECT id, event FROM events WHERE key = ? "
+			       "ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		free(key);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(st, 1);
+		int len = sqlite3_column_bytes(st, 1);
+
+		*ret = santa__event__unpack(NULL, (size_t)len, blob);
+		if (*ret)
+			(*ret)->id = sqlite3_column_int64(st, 0);
+	} else if (rc != SQLITE_DONE) {
+		err = -EIO;
+	}
+	sqlite3_finalize(st);
+	free(key);
+	return err;
+}
+
+/* Delete the rows of KEY, then insert EV; in the caller's transaction. */
+static int replace_one(eventdb *e, Santa__Event *ev, size_t *ret_removed, bool *ret_stored)
+{
+	char *key = event_key(ev);
+	sqlite3_stmt *st = NULL;
+	int err = -EIO;
+
+	*ret_removed = 0;
+	*ret_stored = false;
+	if (!key)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(e->db, "DELETE FROM events WHERE key = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out;
+	*ret_removed = (size_t)sqlite3_changes(e->db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (e->count - *ret_removed >= EVENTDB_MAX) {
+		err = 0;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(e->db, INSERT_SQL, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	ev->id = 0;
+	err = insert_one(st, ev);
+	if (!err) {
+		ev->id = sqlite3_last_insert_rowid(e->db);
+		*ret_stored = true;
+	}
+out:
+	sqlite3_finalize(st);
+	free(key);
+	return err;
+}
+
+int eventdb_replace(eventdb *e, Santa__Event *const *events, size_t n, size_t *ret_dropped)
+{
+	uint64_t count = e->count;
+	int err = 0;
+
+	*ret_dropped = 0;
+	if (!n)
+		return 0;
+	if (exec_sql(e->db, "BEGIN IMMEDIATE") < 0)
+		return -EIO;
+	for (size_t i = 0; i < n && !err; i++) {
+		size_t removed;
+		bool stored;
+
+		err = replace_one(e, events[i], &removed, &stored);
+		e->count -= removed;
+		e->count += stored;
+		if (!err && !stored)
+			(*ret_dropped)++;
+	}
+	if (err || exec_sql(e->db, "COMMIT") < 0) {
+		(void)exec_sql(e->db, "ROLLBACK");
+		e->count = count;
+		return err ? err : -EIO;
+	}
 	return 0;
 }
 
