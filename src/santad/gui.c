@@ -10,11 +10,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <systemd/sd-login.h>
 
@@ -23,6 +21,7 @@
 #include "log.h"
 #include "notifier.pb-c.h"
 #include "sha256.h"
+#include "synclink.h"
 
 #define GUI_CALL_USEC 10000000u
 #define GUI_STR_MAX PATH_MAX
@@ -99,9 +98,16 @@ struct gui {
 	sd_event_source *efd_src;
 	char serial[128];
 	char uuid[64];
+	void (*count_hook)(uint64_t n_clients);
 };
 
 static void gui_elect(gui *g);
+
+static void gui_count_changed(gui *g)
+{
+	if (g->count_hook)
+		g->count_hook(g->n_clients);
+}
 
 static uint64_t gui_now_usec(void)
 {
@@ -580,6 +586,7 @@ static void gui_client_remove(gui *g, gui_client *c)
 			continue;
 		*pp = c->next;
 		g->n_clients--;
+		gui_count_changed(g);
 		break;
 	}
 	if (g->active == c)
@@ -671,6 +678,7 @@ void gui_set_listener(gui *g, ipc_call *call)
 	c->next = g->clients;
 	g->clients = c;
 	g->n_clients++;
+	gui_count_changed(g);
 	log_info("Registered the GUI of %s%s%s", ipc_peer_describe(peer, who, sizeof(who)),
 		 c->session ? ", session " : "", nz(c->session));
 	ipc_call_reply(call, &empty.base);
@@ -779,83 +787,40 @@ static const char *gui_check_related(const Santa__EventList *el, const char *has
 	return NULL;
 }
 
-static void gui_append_value(char *buf, size_t size, const char *key, const char *v)
+/* The event file's whole path; the sync protocol splits it in two. */
+static void gui_event_path(const Santa__Event *e, char *buf, size_t size)
 {
-	size_t n = strlen(buf);
-
-	n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s=", n ? "|" : "", key);
-	for (; v && *v && n + 8 < size; v++) {
-		if (*v == '|')
-			n += (size_t)snprintf(buf + n, size - n, "<pipe>");
-		else if (*v == '\n')
-			n += (size_t)snprintf(buf + n, size - n, "\\n");
-		else
-			buf[n++] = *v;
-		buf[n] = '\0';
-	}
+	snprintf(buf, size, "%s%s%s", nz(e->file_path),
+		 e->file_path && strcmp(e->file_path, "/") ? "/" : "", nz(e->file_name));
 }
 
-/* The event log's action=BUNDLE line, in the log the administrator chose.
- * XXX: written here, not by the recorder thread, because the recorder has
- * no entry point for lines other than EXEC; lines are appended whole
- * (O_APPEND, one write), so they never split the recorder's. */
-static void gui_log_bundle(gui *g, const Santa__Event *e, const char *path)
+/* The event log's action=BUNDLE lines, one per executable of the bundle as
+ * the original writes them, through the recorder: in order with every
+ * other line, in the log the administrator chose, never waiting. */
+static void gui_log_bundle(gui *g, const Santa__EventList *el)
 {
-	const santa_config *cfg = santad_config(g->d);
-	char kv[6 * PATH_MAX], ts[40], *line = NULL;
-	santa_log_type type = santad_log_type(g->d);
-	struct timespec now;
-	int fd;
+	char path[2 * PATH_MAX + 2];
+	size_t dropped = 0;
 
-	kv[0] = '\0';
-	gui_append_value(kv, sizeof(kv), "action", "BUNDLE");
-	gui_append_value(kv, sizeof(kv), "sha256", e->file_sha256);
-	gui_append_value(kv, sizeof(kv), "bundlehash", e->file_bundle_hash);
-	gui_append_value(kv, sizeof(kv), "bundlename", e->file_bundle_name);
-	gui_append_value(kv, sizeof(kv), "bundleid", e->file_bundle_id);
-	gui_append_value(kv, sizeof(kv), "bundlepath", e->file_bundle_path);
-	gui_append_value(kv, sizeof(kv), "path", path);
-	clock_gettime(CLOCK_REALTIME, &now);
-	eventlog_timestamp(&now, ts, sizeof(ts));
+	for (size_t i = 1; i < el->n_events; i++) {
+		const Santa__Event *e = el->events[i];
+		eventlog_field f[] = {
+			{ "action", "BUNDLE" },
+			{ "sha256", e->file_sha256 },
+			{ "bundlehash", e->file_bundle_hash },
+			{ "bundlename", e->file_bundle_name },
+			{ "bundleid", e->file_bundle_id },
+			{ "bundlepath", e->file_bundle_path },
+			{ "path", path },
+		};
 
-	if (type == SANTA_LOG_SYSLOG) {
-		syslog(LOG_INFO, "%s", kv);
-		return;
+		gui_event_path(e, path, sizeof(path));
+		if (!recorder_log_line(g->d->rec, f, sizeof(f) / sizeof(f[0])))
+			dropped++;
 	}
-	if (type == SANTA_LOG_JSON) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "time", json_object_new_string(ts));
-		json_object_object_add(o, "action", json_object_new_string("BUNDLE"));
-		json_object_object_add(o, "sha256", json_object_new_string(nz(e->file_sha256)));
-		json_object_object_add(o, "bundlehash",
-				       json_object_new_string(nz(e->file_bundle_hash)));
-		json_object_object_add(o, "bundlename",
-				       json_object_new_string(nz(e->file_bundle_name)));
-		json_object_object_add(o, "bundleid",
-				       json_object_new_string(nz(e->file_bundle_id)));
-		json_object_object_add(o, "bundlepath",
-				       json_object_new_string(nz(e->file_bundle_path)));
-		json_object_object_add(o, "path", json_object_new_string(path));
-		const char *js = json_object_to_json_string_ext(
-			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-		if (asprintf(&line, "%s\n", js ? js : "{}") < 0)
-			line = NULL;
-		json_object_put(o);
-	} else if (type == SANTA_LOG_FILE) {
-		if (asprintf(&line, "[%s] I santad: %s\n", ts, kv) < 0)
-			line = NULL;
-	}
-	if (!line)
-		return;
-	fd = open(cfg->event_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line))
-		log_warning("Writing the BUNDLE line to \"%s\" failed, ignoring",
-			    cfg->event_log_path);
-	if (fd >= 0)
-		close(fd);
-	free(line);
+	if (dropped)
+		log_warning("The event log's queue is full: %zu of %zu BUNDLE lines dropped",
+			    dropped, el->n_events - 1);
 }
 
 static void gui_stamp(Santa__Event *mine, const Santa__Event *theirs)
@@ -884,26 +849,52 @@ static void gui_stamp(Santa__Event *mine, const Santa__Event *theirs)
 	mine->file_bundle_binary_count = (uint32_t)theirs->file_bundle_binary_count;
 }
 
+/* Store the block's event with its bundle fields in place of the one
+ * stored at the block (the original replaces it too), and the bundle's
+ * executables once each; then hand the block to the sync service at once,
+ * as at the block. */
 static void gui_store_bundle(gui *g, Santa__Event *mine, const Santa__EventList *el)
 {
 	santad *d = g->d;
 	size_t dropped = 0, n = el->n_events;
+	Santa__Event *stored = NULL, *block = mine;
 	Santa__Event **all;
 	int r;
 
 	if (!d->events)
 		return;   /* no sync server: events are not kept */
-	all = calloc(n, sizeof(*all));
-	if (!all)
-		return;
-	all[0] = mine;
-	memcpy(all + 1, el->events + 1, (n - 1) * sizeof(*all));
-	/* XXX: eventdb has no update, so the block's event is stored again
-	 * with its bundle fields; the sync server sees it twice. */
-	r = eventdb_add(d->events, all, n, &dropped);
+	/* The recorder hands santad a block's event before it shows the block:
+	 * store whatever still waits, so that the block's is found. */
+	santad_store_events(d);
+	r = eventdb_find(d->events, mine, &stored);
 	if (r < 0)
+		log_warning_errno(r, "Looking up the stored event of '%s/%s' failed; storing "
+				  "the bundle's version as a new one", mine->file_path,
+				  mine->file_name);
+	if (stored) {
+		/* Keep what the recorder knew (sessions, users) and add the
+		 * bundle. */
+		gui_stamp(stored, mine);
+		block = stored;
+	}
+	all = calloc(n, sizeof(*all));
+	if (!all) {
+		santa__event__free_unpacked(stored, NULL);
+		return;
+	}
+	all[0] = block;
+	memcpy(all + 1, el->events + 1, (n - 1) * sizeof(*all));
+	r = eventdb_replace(d->events, all, n, &dropped);
+	if (r < 0) {
+		dropped = n;
 		log_warning_errno(r, "Storing %zu bundle events failed, dropping them", n);
+	}
+	atomic_fetch_add(&d->counters.events_stored, n - dropped);
+	atomic_fetch_add(&d->counters.events_dropped, dropped);
+	if (r == 0 && block->id > 0)
+		synclink_post_events(d->sync_link, &block, 1);
 	free(all);
+	santa__event__free_unpacked(stored, NULL);
 }
 
 void gui_sync_bundle_event(gui *g, ipc_call *call, const Santa__EventList *el)
@@ -931,7 +922,7 @@ void gui_sync_bundle_event(gui *g, ipc_call *call, const Santa__EventList *el)
 	}
 
 	gui_stamp(p->event, first);
-	gui_log_bundle(g, p->event, p->path);
+	gui_log_bundle(g, el);
 	gui_store_bundle(g, p->event, el);
 	log_info("Recorded the bundle '%s' (%s, %zu executables) of '%s' from %s",
 		 nz(first->file_bundle_name), first->file_bundle_hash, el->n_events - 1,
@@ -1052,6 +1043,14 @@ gui *gui_free(gui *g)
 	pthread_mutex_destroy(&g->inbox_lock);
 	free(g);
 	return NULL;
+}
+
+void gui_set_count_hook(gui *g, void (*hook)(uint64_t n_clients))
+{
+	if (!g)
+		return;
+	g->count_hook = hook;
+	gui_count_changed(g);
 }
 
 size_t gui_client_count(const gui *g)

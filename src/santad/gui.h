@@ -30,9 +30,12 @@
  * what it flagged (GUI_MAX_PENDING, for GUI_PENDING_USEC) and accepts a
  * SyncBundleEvent only for a flagged block, from a registered GUI, whose
  * related events are BUNDLE_BINARY events that hash to the bundle hash
- * claimed. It then logs action=BUNDLE and stores the block's event (its
- * own copy, stamped with the bundle fields) and the related events for
- * the sync server, when events are stored at all (SyncBaseURL set).
+ * claimed. It then logs an action=BUNDLE line per related event through
+ * the recorder (recorder_log_line), as the original does, and, when events
+ * are stored at all (SyncBaseURL set), stores the block's event with the
+ * bundle fields in place of the one stored at the block (eventdb_replace:
+ * one event per blocked exec), the related events once each, and hands
+ * the block's new version to the sync service at once.
  *
  * Threads: gui_post_block may be called from any thread (the recorder's);
  * everything else from the main loop thread.
@@ -105,6 +108,9 @@ void gui_post_client_mode(gui *g, santa_client_mode mode);
 /* A rule sync brought MESSAGE (NULL: the default sentence). */
 void gui_post_rule_sync(gui *g, const char *message);
 
+/* HOOK(n) is called with the number of registered GUIs now and whenever it
+ * changes (metrics_set_gui_clients); NULL: not at all. */
+void gui_set_count_hook(gui *g, void (*hook)(uint64_t n_clients));
 /* Registered GUIs (status gui_clients), and notifications dropped. */
 size_t gui_client_count(const gui *g);
 uint64_t gui_dropped_count(const gui *g);

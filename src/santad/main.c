@@ -515,6 +515,9 @@ static int start(main_ctx *m)
 		log_warning_errno(r, "Setting up santagui notifications failed, going on "
 				  "without them");
 	recorder_set_gui(d->rec, d->gui);
+#ifdef SANTAD_HAVE_METRICS
+	gui_set_count_hook(d->gui, metrics_set_gui_clients);
+#endif
 	start_control(m);
 	start_services(m);
 	notify_ready(m);
