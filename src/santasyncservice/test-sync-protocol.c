@@ -585,6 +585,56 @@ static void test_os_version(void **state)
 	free(v);
 }
 
+static void put_file(const char *root, const char *rel, const char *text)
+{
+	char path[512], cmd[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s", root, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	assert_int_equal(system(cmd), 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The machine's facts from a fake root: the machine id comes from
+ * MachineID, else /etc/machine-id; the serial falls back to it when the
+ * firmware's is a placeholder. */
+static void test_sysinfo_gather(void **state)
+{
+	char root[] = "/tmp/santa-sysinfo-XXXXXX", cmd[64];
+	sync_sysinfo info;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	put_file(root, "/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
+	put_file(root, "/etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+	put_file(root, "/etc/debian_version", "12.5\n");
+	put_file(root, "/etc/hostname", "host1\n");
+	put_file(root, "/proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+	put_file(root, "/sys/class/dmi/id/product_serial", "To be filled by O.E.M.\n");
+	put_file(root, "/primary_user", "alice\n");
+
+	assert_int_equal(sync_sysinfo_gather(root, NULL, &info), 0);
+	assert_string_equal(info.machine_id, "0123456789abcdef0123456789abcdef");
+	assert_string_equal(info.serial_num, info.machine_id);
+	assert_string_equal(info.os_version, "12.5");
+	assert_string_equal(info.os_build, "6.1.0-18-amd64");
+	assert_string_equal(info.hostname, "host1");
+	assert_string_equal(info.primary_user, "alice");
+	assert_string_equal(info.model_identifier, "");
+	sync_sysinfo_done(&info);
+
+	assert_int_equal(sync_sysinfo_gather(root, "CONFIGURED-ID", &info), 0);
+	assert_string_equal(info.machine_id, "CONFIGURED-ID");
+	sync_sysinfo_done(&info);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_rule_page_shapes),
 		cmocka_unit_test(test_eventupload_response),
 		cmocka_unit_test(test_os_version),
+		cmocka_unit_test(test_sysinfo_gather),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

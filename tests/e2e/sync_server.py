@@ -86,8 +86,10 @@ class SyncServer:
     rules         list of rule dicts served by ruledownload
     page_size     rules per page (0: all in one page)
     empty_pages   put an empty page (with a cursor) before each page
-    xssi          prefix responses with the ")]}'\\n" guard
-    gzip_responses  compress responses (Content-Encoding: gzip)
+    xssi          prefix responses with the ")]}'\\n" guard (or, if it is a
+                  bytes value, with that)
+    gzip_responses  compress responses (Content-Encoding: gzip); "deflate"
+                  sends zlib streams (Content-Encoding: deflate) instead
     require_xsrf  answer 403 until the client fetched /xsrf/<id> and sends
                   the token back
     faults        {stage: fault} where fault is one of
@@ -397,16 +399,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, code, obj, extra_headers=None):
         data = b"" if obj is None else json.dumps(obj).encode()
-        if obj is not None and self.server_state.xssi:
-            data = XSSI + data
+        xssi = self.server_state.xssi
+        if obj is not None and xssi:
+            data = (xssi if isinstance(xssi, bytes) else XSSI) + data
         self._send(code, data, extra_headers)
 
     def _send(self, code, data, extra_headers=None):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
-        if self.server_state.gzip_responses and data:
-            data = gzip.compress(data)
-            self.send_header("Content-Encoding", "gzip")
+        enc = self.server_state.gzip_responses
+        if enc and data:
+            if enc == "deflate":
+                data = zlib.compress(data)
+                self.send_header("Content-Encoding", "deflate")
+            else:
+                data = gzip.compress(data)
+                self.send_header("Content-Encoding", "gzip")
         for k, v in (extra_headers or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))

@@ -316,3 +316,32 @@ def test_blocked_exec_uploaded_at_once(synced, server):
     assert exec_status(bad, "0.05") == errno.EPERM
     assert wait_until(lambda: d.status()["database"]["events_pending_upload"] == 1, 10)
     assert server.stages() == ["eventupload"]
+
+
+def test_server_settings_persist_across_a_restart(synced, server):
+    """What a successful sync set (mode, path regex, interval) is saved by
+    santad and holds after a restart, even while the server refuses."""
+    d = synced()
+    unknown = copy_program(d.watch_dir, "unknown-later", extra=b"sync-persist")
+    scoped = d.watch_dir / "scoped"
+    scoped.mkdir()
+    in_scope = copy_program(scoped, "allowed-by-regex", extra=b"sync-scope")
+    server.preflight = {"client_mode": "LOCKDOWN", "full_sync_interval": 900,
+                        "allowed_path_regex": "^" + str(scoped) + "/"}
+    res = d.sync()
+    assert res.returncode == 0, res.stdout
+    assert d.status()["daemon"]["mode"] == "Lockdown"
+    last = d.status()["sync"]["last_successful_full"]
+
+    server.faults = {"preflight": ("status", 403)}
+    server.reset_log()
+    d.stop()
+    d.start()
+    # The new santad's service syncs at start, and fails.
+    assert wait_until(lambda: "preflight" in server.stages(), 15)
+    st = d.status()
+    assert st["daemon"]["mode"] == "Lockdown"
+    assert st["sync"]["last_successful_full"] == last
+    assert exec_status(unknown) == errno.EPERM
+    assert exec_status(in_scope) == 0
+    require_alive(d)

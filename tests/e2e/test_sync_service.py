@@ -267,6 +267,20 @@ def test_server_quirks_xssi_gzip_xsrf(rig):
     assert rig.server.errors == []
 
 
+def test_deflate_responses_and_short_xssi_guard(rig):
+    rig.server.xssi = b"])}"
+    rig.server.gzip_responses = "deflate"
+    rig.server.preflight = {"client_mode": "LOCKDOWN"}
+    rig.server.rules = [rule(hexhash(1), "BLOCKLIST")]
+    rig.start_fake_santad()
+    rig.start_service(wait_first_sync=False)
+    assert wait_until(lambda: "Sync completed" in rig.log("santasyncservice"), 30), \
+        rig.log("santasyncservice")
+    assert len(rig.state()["rules"]) == 1
+    assert rig.state()["settings"]["client_mode"] == 2
+    assert rig.server.errors == []
+
+
 def test_xsrf_token_fetched_again_by_a_later_sync(rig):
     """The server forgets its token (it restarted): the next sync gets a
     new one instead of failing with 403 until the service restarts."""
