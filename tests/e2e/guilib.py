@@ -21,29 +21,11 @@ import shutil
 import signal
 import stat
 import subprocess
-import time
 
-import pytest
+from conftest import timeout_child, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 LIMIT_SECONDS = 600
-
-
-def _child_of(proc, timeout=10.0):
-    """The pid of the program `timeout` runs."""
-    deadline = time.monotonic() + timeout
-    path = f"/proc/{proc.pid}/task/{proc.pid}/children"
-    while time.monotonic() < deadline:
-        try:
-            kids = open(path).read().split()
-        except OSError:
-            kids = []
-        if kids:
-            return int(kids[0])
-        if proc.poll() is not None:
-            return None
-        time.sleep(0.005)
-    return None
 
 
 def _stop(proc, pid, sig=signal.SIGTERM, timeout=10):
@@ -66,15 +48,6 @@ def _stop(proc, pid, sig=signal.SIGTERM, timeout=10):
             pass
         proc.kill()
         proc.wait()
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 class SessionBus:
@@ -121,7 +94,7 @@ class NotifyServer:
         return [json.loads(line) for line in self.record.read_text().splitlines() if line]
 
     def wait(self, pred, timeout=10.0):
-        return wait_for(lambda: [n for n in self.notifications() if pred(n)], timeout)
+        return wait_until(lambda: [n for n in self.notifications() if pred(n)], timeout)
 
     def invoke_action(self, nid, key):
         subprocess.run(["dbus-send", "--session", "--type=method_call",
@@ -157,7 +130,7 @@ class GuiProcess:
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env)
-        self.pid = _child_of(self.proc)
+        self.pid = timeout_child(self.proc)
         return self
 
     def run(self, *args, timeout=120, env=None):
@@ -183,16 +156,12 @@ class GuiProcess:
         return [m for m in out if kind is None or m.get("type") == kind]
 
     def wait_messages(self, kind, count=1, timeout=10.0):
-        return wait_for(lambda: len(self.messages(kind)) >= count and self.messages(kind),
+        return wait_until(lambda: len(self.messages(kind)) >= count and self.messages(kind),
                         timeout) or self.messages(kind)
 
     def wait_registered(self, timeout=15.0):
-        """Wait until santad connected back; skip the test when this santad
-        does not take GUIs yet."""
-        ok = wait_for(lambda: "Registered with santad" in self.stderr() or
-                      "does not take notification listeners" in self.stderr(), timeout)
-        if "does not take notification listeners" in self.stderr():
-            pytest.skip("this santad does not wire src/santad/gui.c yet")
+        """Wait until santad connected back."""
+        ok = wait_until(lambda: "Registered with santad" in self.stderr(), timeout)
         assert ok, "santagui did not register with santad:\n" + self.stderr()
 
     def stop(self):
@@ -216,8 +185,8 @@ class BundleServiceProcess:
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err)
-        self.pid = _child_of(self.proc)
-        assert wait_for(self.socket_path.exists, 10), self.stderr()
+        self.pid = timeout_child(self.proc)
+        assert wait_until(self.socket_path.exists, 10), self.stderr()
         return self
 
     def stderr(self):

@@ -9,31 +9,14 @@ passes no test flags), so the failures these tests provoke are ones that
 are not retried: 4xx answers, truncated or wrong JSON, endless cursors.
 """
 import errno
-import hashlib
 import json
-import os
-import pathlib
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import SantadProcess, copy_program
+from conftest import copy_program, exec_status, sha256_of
 from sync_server import SyncServer, rule
 from synclib import MACHINE_ID, hexhash, wait_until
-
-
-def sha256_of(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-def exec_status(path, *args):
-    """0 when PATH ran and exited 0, the errno when the exec failed."""
-    try:
-        return subprocess.run([str(path), *args], capture_output=True, timeout=20).returncode
-    except OSError as e:
-        return e.errno
 
 
 @pytest.fixture
@@ -45,25 +28,17 @@ def server():
 
 
 @pytest.fixture
-def synced(build_dir, tmpfs, server):
-    """make(**config) -> a started santad configured for SERVER; santactl
-    sync from it with .sync(*args) and its status with .status().
-
-    santad's tree is not the santad fixture's (under pytest's 0700 tmp_path)
-    but one in /run: the services run as nobody and must read the config and
-    reach the sockets, and santactl, once it dropped root, believes the sync
-    service only on a socket in directories only root may write."""
+def synced(santad_factory, server):
+    """make(**config) -> a started santad (conftest's santad_factory)
+    configured for SERVER; santactl sync from it with .sync(*args) and its
+    status with .status()."""
     made = []
 
     def make(**overrides):
         cfg = {"SyncBaseURL": server.base_url, "MachineID": MACHINE_ID}
         cfg.update(overrides)
-        root = tempfile.mkdtemp(prefix="santa-sync-santad-", dir="/run")
-        os.chmod(root, 0o755)
-        d = SantadProcess(build_dir, tmpfs, pathlib.Path(root) / "santad", cfg)
-        made.append((d, root))
-        os.chmod(d.config_path, 0o644)
-        d.start()
+        d = santad_factory(cfg, name=f"santad{len(made)}")
+        made.append(d)
         # santad connects to the service at start, which makes the launcher
         # start it, and the service syncs at once: let that sync end before
         # the test changes what the server serves.
@@ -77,25 +52,13 @@ def synced(build_dir, tmpfs, server):
         d.sync = lambda *a, **kw: santactl_run("sync", *a, **kw)
         d.status = lambda: json.loads(santactl_run("status", "--json").stdout)
         return d
-    try:
-        yield make
-    finally:
-        for d, root in made:
-            d.stop()
-            shutil.rmtree(root, ignore_errors=True)
+    return make
 
 
 def require_alive(d):
-    """Stop here if santad died under the test. santad currently aborts
-    (free() of an invalid pointer in recorder_event_free) when it stores the
-    first event for the sync server; that is santad's to fix, and these
-    tests say so instead of failing on what follows."""
+    """Fail here, with santad's log, if santad died under the test."""
     wait_until(lambda: not d.alive(), 1.0)
-    if not d.alive():
-        if "invalid pointer" in d.stderr() or "free()" in d.stderr():
-            pytest.xfail("santad aborted storing an event for the sync server "
-                         "(recorder_event_free); see the sync engineer's report")
-        pytest.fail("santad died:\n" + d.stderr())
+    assert d.alive(), "santad died:\n" + d.stderr()
 
 
 def rule_count(d):
