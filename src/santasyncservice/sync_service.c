@@ -717,13 +717,48 @@ static void svc_spindown(ipc_call *call, const ProtobufCMessage *request, void *
 
 #define SVC_PEERS (IPC_ROLE_BIT(IPC_ROLE_SANTAD) | IPC_ROLE_BIT(IPC_ROLE_SANTACTL))
 
-/* In santa.SyncService's order; no method is privileged, since santactl
+/* By name: the IPC layer indexes methods by their place in sync.proto,
+ * which svc_build_methods() finds. No method is privileged, since santactl
  * calls Sync as its user and santad's role is what matters. */
-static const ipc_method svc_methods[] = {
-	{ svc_sync, IPC_METHOD_ACCEPT_FD, SVC_PEERS },
-	{ svc_post_events, 0, IPC_ROLE_BIT(IPC_ROLE_SANTAD) },
-	{ svc_spindown, 0, IPC_ROLE_BIT(IPC_ROLE_SANTAD) },
+static const struct {
+	const char *name;
+	ipc_method m;
+} svc_named_methods[] = {
+	{ "Sync", { svc_sync, IPC_METHOD_ACCEPT_FD, SVC_PEERS } },
+	{ "PostEvents", { svc_post_events, 0, IPC_ROLE_BIT(IPC_ROLE_SANTAD) } },
+	{ "Spindown", { svc_spindown, 0, IPC_ROLE_BIT(IPC_ROLE_SANTAD) } },
 };
+
+#define SVC_N_METHODS (sizeof(svc_named_methods) / sizeof(svc_named_methods[0]))
+
+static ipc_method svc_methods[SVC_N_METHODS];
+
+/* svc_methods[] in the service descriptor's order; every method of the
+ * service needs a handler, so that sync.proto and this file cannot drift
+ * apart silently. */
+static int svc_build_methods(void)
+{
+	const ProtobufCServiceDescriptor *d = &santa__sync_service__descriptor;
+
+	if (d->n_methods != SVC_N_METHODS) {
+		log_error("Serving %s: it has %u methods, santasyncservice serves %zu",
+			  d->name, d->n_methods, SVC_N_METHODS);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < SVC_N_METHODS; i++) {
+		const ProtobufCMethodDescriptor *md =
+			protobuf_c_service_descriptor_get_method_by_name(d,
+									 svc_named_methods[i].name);
+
+		if (!md) {
+			log_error("Serving %s: it has no method %s", d->name,
+				  svc_named_methods[i].name);
+			return -EPROTO;
+		}
+		svc_methods[md - d->methods] = svc_named_methods[i].m;
+	}
+	return 0;
+}
 
 /* --- The full-sync timer --- */
 
@@ -817,6 +852,9 @@ static int svc_setup_loop(svc *s, int listen_fd)
 	int r;
 
 	service.userdata = s;
+	r = svc_build_methods();
+	if (r < 0)
+		return r;
 	r = sd_event_default(&s->ev);
 	if (r < 0)
 		return log_error_errno(r, "Creating the event loop failed");
