@@ -130,6 +130,13 @@ static int teardown(void **state)
 static void start(fixture *f, const launcher_opts *opts)
 {
 	launcher_opts o = opts ? *opts : (launcher_opts){ 0 };
+	char libexec[PATH_MAX + 16];
+
+	/* Not the installed services: a machine where Santa is installed
+	 * would otherwise fill in what a test removed. */
+	snprintf(libexec, sizeof(libexec), "%s/libexec", f->dir);
+	if (!o.libexec_dir)
+		o.libexec_dir = libexec;
 
 	o.mode = LAUNCHER_MODE_SANTAD;
 	assert_int_equal(launcher_new(f->ev, &f->cfg, &o, &f->l), 0);
