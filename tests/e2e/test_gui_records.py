@@ -3,7 +3,7 @@
 
 - a blocked program's bundle gives one action=BUNDLE line per executable of
   the bundle (as the original writes them), after the block's DENY line,
-  through the same event log writer;
+  through the same event log writer, in the file and the json formats;
 - the block's stored event gains the bundle fields in place: exactly one
   stored event per blocked exec, next to one BUNDLE_BINARY event per
   executable, for an application directory and for a real Debian
@@ -253,6 +253,32 @@ def test_debian_package_bundle_lines_and_one_stored_event(santad, build_dir, tmp
     finally:
         gui.stop()
         svc.stop()
+
+
+@pytest.mark.parametrize("santad", [{"ClientMode": 2, "EnableBundles": True,
+                                     "EventLogType": "json"}], indirect=True)
+def test_bundle_lines_in_a_json_log(santad, build_dir, tmp_path, tmpfs):
+    """The json log gets the BUNDLE lines as objects, between whole lines."""
+    app, main = make_app(tmpfs)
+    want = dir_executables(app)
+    gui = GuiProcess(build_dir, santad.config_path, tmp_path).start()
+    try:
+        block_and_hash(santad, gui, main)
+
+        def bundles():
+            objs = [json.loads(l) for l in santad.log_lines()]
+            return [o for o in objs if o.get("action") == "BUNDLE"]
+
+        got = poll(lambda: len(bundles()) >= len(want) and bundles(), 10)
+        assert got and len(got) == len(want), santad.log_lines()
+        assert {o["path"]: o["sha256"] for o in got} == want
+        for o in got:
+            assert o["bundlehash"] == bundle_hash(want.values())
+            assert o["bundlename"] == "Recorded App" and o["bundleid"] == "RecApp"
+            assert o["bundlepath"] == str(app)
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o["time"])
+    finally:
+        gui.stop()
 
 
 # --- the gui_clients gauge -------------------------------------------------
