@@ -113,8 +113,17 @@ static int hello_check_endpoint(ipc_conn *c, const struct ipc_rcvd *r, char *why
 	int e;
 
 	if (r->creds.pid != x->pid) {
-		snprintf(why, IPC_WHY_MAX, "hello from pid %d on an endpoint made for pid %d",
-			 (int)r->creds.pid, (int)x->pid);
+		char link[64], exe[160];
+		ssize_t n;
+
+		/* Name the intruder, not the peer the endpoint was made for. */
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)r->creds.pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		snprintf(why, IPC_WHY_MAX,
+			 "hello from pid %d (uid %u, %s) on an endpoint made for pid %d",
+			 (int)r->creds.pid, (unsigned)r->creds.uid, n > 0 ? exe : "executable unknown",
+			 (int)x->pid);
 		return IPC_E_NOT_PERMITTED;
 	}
 	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,

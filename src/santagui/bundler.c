@@ -192,9 +192,18 @@ static void bundler_hashed(ipc_conn *c, int err, const char *errmsg,
 	bundler_finish(b);
 }
 
+/* The progress endpoint is for the bundle service alone: log whoever else
+ * tried it. Its normal end (the job done) is not worth a line. */
+static void bundler_progress_closed(ipc_conn *c, int err, const char *reason, void *userdata)
+{
+	if (err < 0 && err != IPC_E_DISCONNECTED)
+		log_warning("Closed the bundle progress endpoint: %s",
+			    reason ? reason : ipc_strerror(err));
+}
+
 static void bundler_start_job(bundler *b)
 {
-	ipc_server_opts opts = { 0 };
+	ipc_server_opts opts = { .on_close = bundler_progress_closed, .userdata = b };
 	Santa__HashBundleRequest req = SANTA__HASH_BUNDLE_REQUEST__INIT;
 	uint32_t limit = b->a->bundle_timeout_ms ? b->a->bundle_timeout_ms
 						  : BUNDLER_SERVICE_LIMIT_MS;

@@ -228,6 +228,11 @@ static void link_endpoint_closed(ipc_conn *c, int err, const char *reason, void 
 
 	if (c != l->endpoint)
 		return;
+	/* Someone else than the santad it was made for: say who, every time,
+	 * not only once as a santad that is away. */
+	if (err == IPC_E_NOT_PERMITTED || err == IPC_E_INVALID)
+		log_warning("Refused a connection on the notifier endpoint: %s",
+			    reason ? reason : ipc_strerror(err));
 	link_fail(l, reason ? reason : "santad closed the notifier endpoint", err);
 }
 
