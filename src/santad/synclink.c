@@ -28,6 +28,7 @@ typedef struct probe {
 	synclink *link;
 	synclink_probe_fn cb;
 	void *userdata;
+	uint64_t timeout_usec;
 	sd_event_source *defer;         /* when answered without a call */
 } probe;
 
@@ -128,14 +129,16 @@ static void link_connect(synclink *l)
 
 /* --- calls --- */
 
-static void call_done(synclink *l, int err)
+static void call_done(synclink *l, int err, uint64_t timeout_usec)
 {
 	bool was = l->answering;
 
 	l->answering = err != IPC_E_TIMEOUT;
 	if (was && !l->answering)
 		log_warning("santasyncservice does not answer (no reply within %llu ms)",
-			    (unsigned long long)(SYNCLINK_CALL_USEC / 1000));
+			    (unsigned long long)(timeout_usec / 1000));
+	else if (!was && l->answering && err == 0)
+		log_notice("santasyncservice answers again");
 }
 
 static void post_done(ipc_conn *c, int err, const char *errmsg, const ProtobufCMessage *reply,
@@ -144,7 +147,7 @@ static void post_done(ipc_conn *c, int err, const char *errmsg, const ProtobufCM
 	synclink *l = userdata;
 
 	if (c == l->conn)
-		call_done(l, err);
+		call_done(l, err, SYNCLINK_CALL_USEC);
 	if (err < 0 && err != IPC_E_TIMEOUT && err != IPC_E_DISCONNECTED)
 		log_warning("Handing events to santasyncservice failed: %s",
 			    errmsg ? errmsg : ipc_strerror(err));
@@ -200,7 +203,7 @@ static void probe_done(ipc_conn *c, int err, const char *errmsg, const ProtobufC
 	synclink *l = p->link;
 
 	if (c == l->conn)
-		call_done(l, err);
+		call_done(l, err, p->timeout_usec);
 	probe_finish(p, err == 0 ? "running" : err == IPC_E_TIMEOUT ? "not answering" :
 		     synclink_state(l));
 }
@@ -223,6 +226,7 @@ int synclink_probe(synclink *l, uint64_t timeout_usec, synclink_probe_fn cb, voi
 	p->link = l;
 	p->cb = cb;
 	p->userdata = userdata;
+	p->timeout_usec = timeout_usec;
 	if (l->ready && post(l, NULL, 0, timeout_usec, probe_done, p) == 0)
 		return 0;
 	r = sd_event_add_defer(l->ev, &p->defer, probe_deferred, p);
