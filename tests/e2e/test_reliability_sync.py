@@ -4,7 +4,10 @@ databases: it answers slowly, with 500s, with truncated or wrong JSON, or
 forever with another page.
 
 The machine first syncs once with a server that behaves (rules arrive),
-then records events (blocked and unknown execs). Then one sync against the
+then records events (blocked and unknown execs). santad hands the events
+of blocked execs to the sync service at once, which uploads them and has
+santad drop them, so the case waits until every event is either stored or
+uploaded, and stays so, before it takes stock. Then one sync against the
 misbehaving server. What must hold: santactl sync fails in bounded time;
 the rules table is exactly what it was; every event stored before the sync
 is either still stored or was received by the server (an upload that
@@ -20,11 +23,12 @@ minutes; santad is told systemd launches its services
 import errno
 import os
 import pathlib
+import time
 
 import pytest
 
-from rellib import (event_ids, exec_status, integrity, programs, rel_santad,  # noqa: F401
-                    rel_summary, rules_table, sqlite_ro, tiny_program, wait_until)
+from rellib import (exec_status, integrity, programs, rel_santad,  # noqa: F401
+                    rel_summary, rules_table, sqlite_ro, tiny_program)
 from sync_server import rule
 from synclib import SyncRig
 
@@ -77,6 +81,39 @@ def stored_events(d):
         db.close()
 
 
+def held(events, sha):
+    return any(sha.encode() in blob for blob in events.values())
+
+
+def settled_events(d, server, waiting, posted, quiet=1.0, timeout=30):
+    """santad's stored events once the execs' events are where they stay:
+    WAITING's (unknown programs, kept for the next sync) stored, each of
+    POSTED's (blocked programs, which santad hands the sync service at
+    once, or keeps when it is not connected yet) either stored or received
+    by the server but not both (the service removes what the server
+    acknowledged), and nothing changed for QUIET seconds. None on timeout."""
+    def where():
+        stored = stored_events(d)
+        with server.lock:
+            received = {e.get("file_sha256") for e in server.events}
+        if not all(held(stored, sha) for sha in waiting):
+            return None
+        if any(held(stored, sha) == (sha in received) for sha in posted):
+            return None
+        return stored, received
+
+    deadline = time.monotonic() + timeout
+    last, since = None, None
+    while time.monotonic() < deadline:
+        now = where()
+        if now is None or now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now[0]
+        time.sleep(0.1)
+    return None
+
+
 @pytest.mark.parametrize("name,faults,settings", FAULTS, ids=[f[0] for f in FAULTS])
 def test_misbehaving_sync_server(rel_santad, rig, tiny_program, build_dir, tmp_path,
                                  rel_summary, name, faults, settings):
@@ -97,8 +134,11 @@ def test_misbehaving_sync_server(rel_santad, rig, tiny_program, build_dir, tmp_p
         assert exec_status(p) == errno.EPERM
     for p, _ in unknown:
         assert exec_status(p) == 0
-    assert wait_until(lambda: len(event_ids(d)) >= 6, 10), d.stderr()[-2000:]
-    rules_before, events_before = rules_table(d), stored_events(d)
+    events_before = settled_events(d, server, [sha for _, sha in unknown],
+                                   [sha for _, sha in blocked])
+    assert events_before is not None, \
+        f"the execs' events did not settle:\n{server.events}\n{d.stderr()[-2000:]}"
+    rules_before = rules_table(d)
     mode_before = d.status()["daemon"]["mode"]
     server.reset_log()
 
@@ -113,11 +153,15 @@ def test_misbehaving_sync_server(rel_santad, rig, tiny_program, build_dir, tmp_p
     assert res.returncode != 0, f"{name}: the sync succeeded?\n{res.stdout}"
     assert rules_table(d) == rules_before
     after = stored_events(d)
-    uploaded = {e.get("file_sha256") for e in server.events}
+    assert set(after) <= set(events_before), f"{name}: events appeared during the sync"
+    for i in after:
+        assert after[i] == events_before[i], f"{name}: event {i} changed"
     gone = set(events_before) - set(after)
     if gone:
-        # Only what the server acknowledged may leave.
+        # Only what the server acknowledged may leave: an upload that went
+        # through before a later stage failed.
         assert "eventupload" not in faults, f"{name}: {len(gone)} events lost"
+        uploaded = {e.get("file_sha256") for e in server.events}
         for i in gone:
             assert any(sha and sha.encode() in events_before[i] for sha in uploaded), \
                 f"{name}: event {i} left santad but never reached the server"
@@ -132,6 +176,6 @@ def test_misbehaving_sync_server(rel_santad, rig, tiny_program, build_dir, tmp_p
     assert res.returncode == 0, res.stdout + res.stderr
     assert d.status()["daemon"]["mode"] == "Lockdown"
     rel_summary(f"sync: {name}", f"santactl sync failed as it should; rules unchanged "
-                f"({len(rules_before)}), events kept {len(set(events_before) & set(after))}"
-                f"/{len(events_before)} (the rest acknowledged by the server: "
-                f"{len(gone)}), mode unchanged, integrity ok, next sync ok")
+                f"({len(rules_before)}), events kept {len(after)}/{len(events_before)} "
+                f"(the rest acknowledged by the server: {len(gone)}), mode unchanged, "
+                f"integrity ok, next sync ok")
