@@ -346,13 +346,14 @@ class SantadProcess:
 
 @pytest.fixture
 def santad_factory(build_dir, tmpfs, public_dir):
-    """make(overrides=None, start=True, name="santad") -> SantadProcess, its
-    tree at public_dir/NAME (the same NAME twice shares the tree, as a
-    restart would); every santad made is stopped at the end of the test."""
+    """make(overrides=None, start=True, name="santad", cls=SantadProcess)
+    -> a CLS (SantadProcess or a subclass), its tree at public_dir/NAME
+    (the same NAME twice shares the tree, as a restart would); every
+    santad made is stopped at the end of the test."""
     made = []
 
-    def make(overrides=None, start=True, name="santad"):
-        d = SantadProcess(build_dir, tmpfs, public_dir / name, overrides)
+    def make(overrides=None, start=True, name="santad", cls=SantadProcess):
+        d = cls(build_dir, tmpfs, public_dir / name, overrides)
         made.append(d)
         if start:
             d.start()

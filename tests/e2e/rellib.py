@@ -6,8 +6,8 @@ that nothing was lost and nothing hung. The helpers here:
 
 - `rel_santad`: santad (the conftest's SantadProcess) with its tree in
   conftest's `public_dir`, so that the services it starts as nobody can
-  read its configuration, and its own private tmpfs there, unmounted at
-  the end. Every exec a case makes happens on that tmpfs.
+  read its configuration, watching the test's private tmpfs (conftest's
+  `tmpfs`). Every exec a case makes happens on that tmpfs.
 - `tiny_program`: a static program of a few hundred bytes that exits 0 at
   once, so that an exec storm measures the exec path, not the dynamic
   loader; `programs()` puts copies with distinct SHA-256s on the tmpfs.
@@ -140,11 +140,8 @@ class RelSantad(conftest.SantadProcess):
         return json.loads(self.ctl_ok("status", "--json").stdout)
 
     def metrics(self):
-        """santad's metric set (rawjson's "metrics"), or None when this
-        santad was built without metrics."""
+        """santad's metric set (rawjson's "metrics")."""
         r = self.ctl("metrics", "--json")
-        if r.returncode != 0 and "built without metrics" in r.stderr:
-            return None
         assert r.returncode == 0, f"santactl metrics: {r.stdout}{r.stderr}"
         return json.loads(r.stdout).get("metrics", {})
 
@@ -156,34 +153,13 @@ class RelSantad(conftest.SantadProcess):
 
 
 @pytest.fixture
-def rel_santad(build_dir, public_dir):
-    """make(overrides=None, name="santad", tmpfs_size="64m", start=True)
-    -> RelSantad, its tree at public_dir/NAME and its tmpfs at .watch_dir.
-    Several santads made in one case with the same NAME share the tree (a
-    restart); each is stopped, and every tmpfs unmounted, at the end."""
-    made = []
-    mounts = []
-
-    def make(overrides=None, name="santad", tmpfs_size="64m", start=True, watch=None):
-        if watch is None:
-            watch = public_dir / f"{name}-tmpfs"
-            if not watch.exists():
-                watch.mkdir()
-                mount_tmpfs(watch, tmpfs_size)
-                mounts.append(watch)
-        d = RelSantad(build_dir, watch, public_dir / name, overrides)
-        made.append(d)
-        if start:
-            d.start()
-        return d
-
-    try:
-        yield make
-    finally:
-        for d in made:
-            d.stop()
-        for m in mounts:
-            umount(m)
+def rel_santad(santad_factory):
+    """make(overrides=None, name="santad", start=True) -> RelSantad, from
+    conftest's santad_factory: its tree at public_dir/NAME, watching the
+    test's tmpfs. The same NAME twice shares the tree (a restart)."""
+    def make(overrides=None, name="santad", start=True):
+        return santad_factory(overrides, start=start, name=name, cls=RelSantad)
+    return make
 
 
 # --- readers -------------------------------------------------------------

@@ -106,10 +106,8 @@ def test_stuck_log_reader(rel_santad, tiny_program, storm_runner, tmp_path, rel_
         time.sleep(0.5)
         assert len(deny_lines()) == denials
         allow_lines = len([l for l in fifo.lines() if "decision=ALLOW" in l])
-        m = d.metrics()
-        dropped = metric_sum(m, "/santa/log_lines_dropped") if m is not None else None
-        if dropped is not None:
-            assert dropped == allows - allow_lines, (dropped, allows, allow_lines)
+        dropped = metric_sum(d.metrics(), "/santa/log_lines_dropped")
+        assert dropped == allows - allow_lines, (dropped, allows, allow_lines)
 
         # The same storm with a reader that keeps up, for the speed.
         free = storm_runner(storm_loops(allowed, blocked), ROUNDS, timeout=120).join()
