@@ -45,6 +45,7 @@ static struct fuzz_env {
 	char server_path[96];
 	char client_path[96];
 	unsigned closed;
+	bool skip;
 } env;
 
 static void echo_handler(ipc_call *call, const ProtobufCMessage *req, void *userdata)
@@ -102,7 +103,7 @@ static void env_init(void)
 {
 	ipc_server_opts opts = { .on_close = on_close, .callbacks = callbacks };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char exe[256];
+	char exe[256], why[256];
 	ssize_t n;
 	int fd;
 
@@ -111,6 +112,14 @@ static void env_init(void)
 	if (n <= 0)
 		abort();
 	exe[n] = '\0';
+	/* Validation trusts only root's executables in root's directories
+	 * (script/test's tree, not a package build's). */
+	if (geteuid() != 0 || ipc_path_is_root_held(exe, why, sizeof(why)) < 0) {
+		fprintf(stderr, "fuzz-ipc-conn: skipped: peers must be root and run from "
+			"directories only root may write (%s)\n", geteuid() ? "not root" : why);
+		env.skip = true;
+		return;
+	}
 	snprintf(env.dir, sizeof(env.dir), "/tmp/fuzz-ipc-conn.XXXXXX");
 	if (!mkdtemp(env.dir))
 		abort();
@@ -304,9 +313,9 @@ static void against_client(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!env.ev)
+	if (!env.ev && !env.skip)
 		env_init();
-	if (size < 1)
+	if (env.skip || size < 1)
 		return 0;
 	switch (data[0] % 3) {
 	case 0:
