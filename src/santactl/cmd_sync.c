@@ -99,6 +99,18 @@ static unsigned sync_cli_method(const char *name)
 	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
 }
 
+/* The log endpoint is for the sync service alone: say who else tried it
+ * (the IPC layer's reason names them). */
+static void sync_cli_listener_closed(ipc_conn *conn, int err, const char *reason,
+				     void *userdata)
+{
+	if (err == IPC_E_NOT_PERMITTED || err == IPC_E_INVALID)
+		log_warning("Refused a connection on the sync log endpoint: %s",
+			    reason ? reason : ipc_strerror(err));
+	else if (err < 0 && err != IPC_E_DISCONNECTED)
+		log_debug("the sync log endpoint closed: %s", reason ? reason : ipc_strerror(err));
+}
+
 static void sync_cli_ready(ipc_conn *conn, int err, void *userdata)
 {
 	Santa__SyncRequest req = SANTA__SYNC_REQUEST__INIT;
@@ -112,7 +124,8 @@ static void sync_cli_ready(ipc_conn *conn, int err, void *userdata)
 	}
 	/* Only the process we just validated may connect to this endpoint. */
 	r = ipc_endpoint_new(c->ev, c->trust, &sync_cli_listener, ipc_conn_peer(conn),
-			     &(ipc_server_opts){ 0 }, &c->remote_fd, &c->listener);
+			     &(ipc_server_opts){ .on_close = sync_cli_listener_closed },
+			     &c->remote_fd, &c->listener);
 	if (r < 0) {
 		log_debug("making the log endpoint: %s", ipc_strerror(r));
 		sync_cli_fail(c, "Failed to set up the sync log listener.");
