@@ -257,3 +257,23 @@ def test_status_with_sync_service_stopped(proc_santad, probe_dir, fmt):
         r = sc.santactl(d, "status", "--json", timeout=30)
         return json.loads(r.stdout)["sync"].get("service")
     assert proclib.wait_until(lambda: sync_state() == "running", 10), sync_state()
+
+
+def test_status_with_metric_service_stopped(proc_santad):
+    """santad never waits on the metric service to answer status: what it
+    says of it is what the last export found."""
+    import signal
+    import santactl_util as sc
+
+    d = proc_santad()
+    pid = proclib.wait_service(d.pid, "santametricservice")
+    assert pid, d.stderr()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        r = sc.santactl(d, "status", "--json", timeout=30)
+        took = time.monotonic() - t
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert took < STATUS_DEADLINE, f"status took {took:.1f} s"
