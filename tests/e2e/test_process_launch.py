@@ -277,3 +277,22 @@ def test_status_with_metric_service_stopped(proc_santad):
         os.kill(pid, signal.SIGCONT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert took < STATUS_DEADLINE, f"status took {took:.1f} s"
+
+
+def test_service_that_cannot_read_its_configuration_stays_down(proc_santad):
+    """A service exits 78 (EX_CONFIG) when it cannot read the configuration
+    (here: only root may read it, and the metric service runs as nobody).
+    Starting it again would fail again: santad says so once and leaves it."""
+    d = proc_santad(start=False)
+    os.chmod(d.config_path, 0o600)
+    d.start()
+    assert proclib.wait_until(lambda: "EX_CONFIG" in d.stderr(), 10), d.stderr()
+    time.sleep(2.0)   # several restart delays (250 ms, doubling)
+    log = d.stderr()
+    assert log.count("Started santametricservice") == 1, log
+    assert log.count("exited with status 78 (EX_CONFIG)") == 1, log
+    assert proclib.service_pid(d.pid, "santametricservice") is None
+    assert not os.path.exists(proclib.socket_of(d, "santametricservice"))
+    # santad itself goes on: status answers.
+    import santactl_util as sc
+    assert sc.santactl(d, "status").returncode == 0
