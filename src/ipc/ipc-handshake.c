@@ -122,8 +122,8 @@ static int hello_check_endpoint(ipc_conn *c, const struct ipc_rcvd *r, char *why
 		exe[n > 0 ? n : 0] = '\0';
 		snprintf(why, IPC_WHY_MAX,
 			 "hello from pid %d (uid %u, %s) on an endpoint made for pid %d",
-			 (int)r->creds.pid, (unsigned)r->creds.uid, n > 0 ? exe : "executable unknown",
-			 (int)x->pid);
+			 (int)r->creds.pid, (unsigned)r->creds.uid,
+			 n > 0 ? exe : "executable unknown", (int)x->pid);
 		return IPC_E_NOT_PERMITTED;
 	}
 	e = ipc_peer_validate(c->trust, r->creds.pid, r->pidfd, r->creds.uid, r->creds.gid,
