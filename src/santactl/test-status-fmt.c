@@ -105,7 +105,7 @@ static void test_sync_service_state(void **state)
 	Santa__ServiceState metric = SANTA__SERVICE_STATE__INIT;
 	Santa__ServiceState sync = SANTA__SERVICE_STATE__INIT;
 	Santa__ServiceState *svcs[] = { &metric, &sync };
-	char *paths[] = { "/" };
+	char *paths[] = { "/", "/home" };   /* reply_init says two */
 	Santa__StatusReply st;
 	json_object *o, *v;
 	char *text;
