@@ -78,10 +78,16 @@ def test_blocks_before_registration_reach_the_desktop(santad, desktops, tmpfs):
         assert exec_blocked(p)
     assert santad.wait_log(lambda l: "decision=DENY" in l and "queued2" in l)
 
+    # Oldest first: in the order santad recorded the denials (the decision
+    # threads may hand over two quick ones in either order).
+    denied = [p for line in santad.log_lines() if "decision=DENY" in line
+              for p in progs if line.endswith(f"|path={p}")]
+    assert sorted(denied) == sorted(progs)
+
     desk = desktops(santad, "late").start_gui()
-    want = [f"Santa blocked {p.name}" for p in progs]
+    want = [f"Santa blocked {p.name}" for p in denied]
     assert poll(lambda: desk.summaries() == want, 10), (desk.summaries(), desk.gui.stderr())
-    for n, p in zip(desk.server.notifications(), progs):
+    for n, p in zip(desk.server.notifications(), denied):
         assert f"Path: {p}" in n["body"]
 
 
