@@ -460,10 +460,13 @@ static void sync_fill_settings(const sync_ctx *c, Santa__SyncSettings *s)
 	s->last_full_sync = now;
 	s->has_last_rule_sync = true;
 	s->last_rule_sync = now;
-	/* The clean sync the client asked for has happened (or the server
-	 * chose not to): stop asking. */
-	s->has_sync_type_required = true;
-	s->sync_type_required = SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL;
+	/* A clean sync happened: stop asking for one. As the original, a
+	 * request the server answered with a normal sync stays, and the next
+	 * sync asks again. */
+	if (c->res->sync_type != SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL) {
+		s->has_sync_type_required = true;
+		s->sync_type_required = SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL;
+	}
 }
 
 static Santa__SyncStatus sync_stage_postflight(sync_ctx *c)

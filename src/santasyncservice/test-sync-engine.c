@@ -320,8 +320,8 @@ static void test_full_sync(void **state)
 	assert_false(u->has_full_sync_interval);
 	assert_int_equal(res.full_sync_interval, 0);
 	assert_int_equal(u->last_full_sync, 1700000000);
-	assert_true(u->has_sync_type_required);
-	assert_int_equal(u->sync_type_required, SANTA__SYNC_TYPE__SYNC_TYPE_NORMAL);
+	/* A normal sync leaves santad's clean-sync request alone. */
+	assert_false(u->has_sync_type_required);
 
 	/* santad hears how it ended, once, for its metrics. */
 	assert_int_equal(d.n_finished, 1);
@@ -474,12 +474,15 @@ static void run_clean(int requested, const char *server_type, int want_cleanup)
 	assert_int_equal(d.n_adds, 1);
 	assert_int_equal(d.adds[0].cleanup, want_cleanup);
 	/* A requested clean sync is recorded before anything else, and
-	 * cleared by the final settings. */
+	 * cleared by the final settings if the sync was a clean one; else the
+	 * next sync asks again. */
 	if (requested) {
 		assert_int_equal(d.n_updates, 2);
 		assert_int_equal(d.updates[0]->sync_type_required, requested);
 		assert_false(d.updates[0]->has_client_mode);
 	}
+	assert_int_equal(d.updates[d.n_updates - 1]->has_sync_type_required,
+			 want_cleanup != SANTA__RULE_CLEANUP__CLEANUP_NONE);
 	assert_int_equal(d.updates[d.n_updates - 1]->sync_type_required, 0);
 	fake_server_done(&s);
 	fake_daemon_done(&d);

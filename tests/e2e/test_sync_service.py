@@ -175,8 +175,10 @@ def test_clean_syncs(rig, server_type, flag, cleanup):
     want = {hexhash(52)} | {
         0: {hexhash(50), hexhash(51)}, 1: {hexhash(50)}, 2: set()}[cleanup]
     assert ids == want
-    # The clean request is cleared once a sync succeeded.
-    assert st["settings"]["sync_type_required"] == 0
+    # The clean request is cleared once a clean sync succeeded; a server
+    # that answered with a normal sync is asked again next time.
+    requested = {None: 0, "--clean": 1, "--clean-all": 2}[flag]
+    assert st["settings"]["sync_type_required"] == (requested if cleanup == 0 else 0)
     assert rig.server.errors == []
 
 
@@ -187,10 +189,20 @@ def test_clean_request_persists_until_success(rig):
     assert rig.sync("--clean-all").returncode == 1
     assert rig.state()["settings"]["sync_type_required"] == 2
 
+    # The server does not want a clean sync: the request stays.
     rig.server.faults = {}
     assert rig.sync().returncode == 0
     assert rig.server.bodies("preflight")[-1]["request_clean_sync"] is True
+    assert rig.state()["settings"]["sync_type_required"] == 2
+
+    rig.server.preflight = {"sync_type": "clean"}
+    rig.server.rules = [rule(hexhash(53), "ALLOWLIST")]
+    assert rig.sync().returncode == 0
+    assert rig.server.bodies("preflight")[-1]["request_clean_sync"] is True
+    assert rig.state()["last_cleanup"] == 2
     assert rig.state()["settings"]["sync_type_required"] == 0
+    assert rig.sync().returncode == 0
+    assert rig.server.bodies("preflight")[-1]["request_clean_sync"] is False
 
 
 FAILURES = [
