@@ -10,7 +10,9 @@ are not retried: 4xx answers, truncated or wrong JSON, endless cursors.
 """
 import errno
 import json
+import os
 import subprocess
+import time
 
 import pytest
 
@@ -128,8 +130,15 @@ def test_events_uploaded_with_fields_and_gone_locally(synced, server):
     assert b["file_path"] == str(d.watch_dir) and b["file_name"] == "blocked"
     assert b["executing_user"] == "root"
     assert isinstance(b["execution_time"], float) and b["pid"] > 0 and b["ppid"] > 0
+    assert abs(b["execution_time"] - time.time()) < 600
+    # The parent is this test (subprocess.run forks and execs).
+    with open("/proc/self/comm") as f:
+        me = f.read().strip()
+    assert b["ppid"] == os.getpid() and b["parent_name"] == me, b
+    assert isinstance(b["logged_in_users"], list) and isinstance(b["current_sessions"], list)
     u = got[sha256_of(unknown)]
     assert u["decision"] == "ALLOW_UNKNOWN" and u["file_name"] == "stranger"
+    assert u["file_path"] == str(d.watch_dir) and u["ppid"] == os.getpid()
     assert d.status()["database"]["events_pending_upload"] == 0
 
 
