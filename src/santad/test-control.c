@@ -794,6 +794,7 @@ static void test_events_and_settings(void **state)
 static void test_refusals(void **state)
 {
 	Santa__Empty empty = SANTA__EMPTY__INIT;
+	Santa__SyncFinishedRequest fin = SANTA__SYNC_FINISHED_REQUEST__INIT;
 	ipc_client *cl = client();
 	ProtobufCMessage *reply;
 	char *errmsg;
@@ -802,6 +803,10 @@ static void test_refusals(void **state)
 
 	/* santactl may not act as the GUI. */
 	assert_int_equal(call(cl, "SetNotificationListener", &empty.base, -1, &reply, &errmsg),
+			 IPC_E_NOT_PERMITTED);
+	free(errmsg);
+	/* Nor count syncs in santad's metrics: only the sync service may. */
+	assert_int_equal(call(cl, "SyncFinished", &fin.base, -1, &reply, &errmsg),
 			 IPC_E_NOT_PERMITTED);
 	free(errmsg);
 	ipc_client_free(cl);
