@@ -353,7 +353,8 @@ static int rule_pages_add(rule_pages *p, ProtobufCMessage *reply)
 	if (!rules)
 		return -ENOMEM;
 	p->rules = rules;
-	memcpy(p->rules + p->n_rules, list->rules, list->n_rules * sizeof(*rules));
+	if (list->n_rules)   /* an empty page has no array */
+		memcpy(p->rules + p->n_rules, list->rules, list->n_rules * sizeof(*rules));
 	p->n_rules += list->n_rules;
 	return 0;
 }
