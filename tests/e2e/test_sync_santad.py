@@ -41,11 +41,6 @@ def synced(santad_factory, server):
         cfg.update(overrides)
         d = santad_factory(cfg, name=f"santad{len(made)}")
         made.append(d)
-        # santad connects to the service at start, which makes the launcher
-        # start it, and the service syncs at once: let that sync end before
-        # the test changes what the server serves.
-        wait_until(lambda: "postflight" in server.stages(), 15)
-        server.reset_log()
         santactl = d.build_dir / "src" / "santactl" / "santactl"
 
         def santactl_run(*args, timeout=180):
@@ -53,6 +48,15 @@ def synced(santad_factory, server):
                                   capture_output=True, text=True, timeout=timeout)
         d.sync = lambda *a, **kw: santactl_run("sync", *a, **kw)
         d.status = lambda: json.loads(santactl_run("status", "--json").stdout)
+
+        # santad connects to the service at start, which makes the launcher
+        # start it, and the service syncs at once: let that sync end before
+        # the test changes what the server serves. The server sees the
+        # postflight before the service hands santad the settings, so wait
+        # for santad to have them too.
+        wait_until(lambda: "postflight" in server.stages() and
+                   d.status()["sync"]["last_successful_full"] != "Never", 15, 0.1)
+        server.reset_log()
         return d
     return make
 
