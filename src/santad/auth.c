@@ -561,11 +561,13 @@ static void answer_all_pending(authorizer *a)
 static ssize_t read_events(authorizer *a, char *buf)
 {
 	const struct fanotify_event_metadata *m;
-	ssize_t len = read(a->fan_fd, buf, AUTH_READ_BUF);
+	ssize_t len = read(a->fan_fd, buf, AUTH_READ_BUF), left = len;
 
 	if (len <= 0)
 		return len;
-	for (m = (const void *)buf; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+	/* FAN_EVENT_NEXT counts LEFT down to what is not parsed yet: the
+	 * length read is LEN. */
+	for (m = (const void *)buf; FAN_EVENT_OK(m, left); m = FAN_EVENT_NEXT(m, left)) {
 		if (m->vers != FANOTIFY_METADATA_VERSION) {
 			/* A kernel speaking another layout: nothing in this
 			 * buffer can be trusted, not even the fd to answer. */
