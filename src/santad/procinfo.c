@@ -6,16 +6,35 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <utmpx.h>
 
 #define NAME_CACHE_SIZE 64
 #define NAME_CACHE_TTL 60
+
+/* PIDFD_GET_INFO (Linux 6.13), absent from older headers. The first
+ * version of the structure (64 bytes), which every kernel since accepts. */
+struct santa_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid;
+	uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	uint32_t spare0;
+};
+#define SANTA_PIDFD_GET_INFO _IOWR(0xFF, 11, struct santa_pidfd_info)
+#define SANTA_PIDFD_INFO_PID (1ULL << 0)
+#define SANTA_PIDFD_INFO_CREDS (1ULL << 1)
+
+/* 0: unknown yet; 1: PIDFD_GET_INFO works; -1: this kernel has none. */
+static _Atomic int pidfd_info_works;
 
 /* Read a small /proc file into BUF (NUL-terminated). */
 static ssize_t read_small(const char *path, char *buf, size_t size)
@@ -85,6 +104,36 @@ static void read_comm(pid_t pid, char *buf, size_t size)
 		buf[n - 1] = '\0';
 }
 
+/* PID's ids and parent from a pidfd: 0, -ESRCH when it is gone (reaped),
+ * -ENOTTY when the kernel cannot tell them that way. */
+static int pidfd_ids(pid_t pid, proc_info *info)
+{
+	struct santa_pidfd_info pi = { .mask = SANTA_PIDFD_INFO_PID | SANTA_PIDFD_INFO_CREDS };
+	int fd, r = 0;
+
+	if (atomic_load(&pidfd_info_works) < 0)
+		return -ENOTTY;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -ENOTTY;
+	if (ioctl(fd, SANTA_PIDFD_GET_INFO, &pi) < 0)
+		r = -errno;
+	close(fd);
+	if (r == -ENOTTY || r == -EINVAL) {
+		atomic_store(&pidfd_info_works, -1);
+		return -ENOTTY;
+	}
+	if (r < 0)
+		return -ESRCH;
+	atomic_store(&pidfd_info_works, 1);
+	if (pi.mask & SANTA_PIDFD_INFO_CREDS) {
+		info->uid = pi.ruid;
+		info->gid = pi.rgid;
+	}
+	info->ppid = (pid_t)pi.ppid;
+	return 0;
+}
+
 int procinfo_read_ids(pid_t pid, proc_info *info, bool parent)
 {
 	char path[64], buf[4096];
@@ -92,12 +141,22 @@ int procinfo_read_ids(pid_t pid, proc_info *info, bool parent)
 
 	memset(info, 0, sizeof(*info));
 	info->uid = info->gid = -1;
-	/* status alone for the ids and the parent: this runs for every exec,
-	 * and every /proc file opened costs a few microseconds. */
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
-		return -ESRCH;
-	parse_ids(buf, info);
+	/* A pidfd first: no /proc lookup, no text to format, and above all
+	 * no reference to the process's memory map. /proc/PID/status takes
+	 * one (for its memory figures); when the process exits during the
+	 * read, its address space, and with it the write lock the kernel
+	 * holds on its executable, lives on until the read ends: a writer
+	 * that rewrites the program right after waiting for it then gets
+	 * ETXTBSY. status is the fallback for kernels before 6.13. */
+	r = pidfd_ids(pid, info);
+	if (r == -ESRCH)
+		return r;
+	if (r < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		if (read_small(path, buf, sizeof(buf)) < 0)
+			return -ESRCH;
+		parse_ids(buf, info);
+	}
 	if (!parent)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
