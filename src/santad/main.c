@@ -47,6 +47,9 @@ typedef struct main_ctx {
 	control *control;
 	int mountinfo_fd;
 	char *config_watch_name;        /* basename of the config file */
+	/* Not floating: libsystemd 252's floating inotify sources keep their
+	 * event loop alive after its last unref. */
+	sd_event_source *config_watch;
 } main_ctx;
 
 static void usage(FILE *out)
@@ -385,7 +388,7 @@ static int watch_config(main_ctx *m)
 	if (!m->config_watch_name)
 		return -ENOMEM;
 	/* The directory, not the file: editors replace files by renaming. */
-	r = sd_event_add_inotify(m->d.ev, NULL, dirname(dir),
+	r = sd_event_add_inotify(m->d.ev, &m->config_watch, dirname(dir),
 				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE,
 				 on_config_change, m);
 	if (r < 0)
@@ -551,6 +554,7 @@ static void stop(main_ctx *m)
 	if (m->mountinfo_fd >= 0)
 		close(m->mountinfo_fd);
 	free(m->config_watch_name);
+	m->config_watch = sd_event_source_disable_unref(m->config_watch);
 	d->ev = sd_event_unref(d->ev);
 	santa_config_done(&d->cfg);
 	if (d->lock_fd >= 0)
