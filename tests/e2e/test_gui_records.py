@@ -7,7 +7,8 @@
 - the block's stored event gains the bundle fields in place: exactly one
   stored event per blocked exec, next to one BUNDLE_BINARY event per
   executable, for an application directory and for a real Debian
-  package's files;
+  package's files; a real sync server gets the block at once, then its
+  bundle version and the bundle's executables at the next sync;
 - the /santa/gui_clients gauge follows GUIs registering and going away;
 - santabundleservice exits when idle (or spun down by santagui) and the
   next connection starts it again.
@@ -26,6 +27,8 @@ import time
 import pytest
 
 from conftest import copy_program
+from sync_server import SyncServer
+from synclib import MACHINE_ID
 from guilib import (BundleServiceProcess, GuiProcess, bundle_hash, dir_executables,
                     exec_blocked, install_package_copy, package_executables)
 
@@ -279,6 +282,65 @@ def test_bundle_lines_in_a_json_log(santad, build_dir, tmp_path, tmpfs):
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o["time"])
     finally:
         gui.stop()
+
+
+def test_sync_server_gets_the_block_with_its_bundle(santad_factory, build_dir, tmp_path,
+                                                    tmpfs):
+    """With a real sync server: the block is uploaded at once (no bundle
+    yet); its bundle version replaces it in the store and reaches the
+    server at the next sync, with the bundle's executables; nothing is left
+    to upload after."""
+    srv = SyncServer(machine_id=MACHINE_ID).start()
+    try:
+        srv.preflight = {}
+        d = santad_factory({"SyncBaseURL": srv.base_url, "MachineID": MACHINE_ID,
+                            "ClientMode": 2, "EnableBundles": True})
+        santactl = build_dir / "src" / "santactl" / "santactl"
+
+        def run(*args):
+            return subprocess.run([str(santactl), "--config", str(d.config_path), *args],
+                                  capture_output=True, text=True, timeout=180)
+
+        def pending():
+            r = run("status", "--json")
+            return json.loads(r.stdout)["database"]["events_pending_upload"]
+
+        # The start-up sync first, so that the server's log is the block's.
+        assert poll(lambda: "postflight" in srv.stages(), 15), d.stderr()
+        srv.reset_log()
+
+        app, main = make_app(tmpfs)
+        want = dir_executables(app)
+        gui = GuiProcess(build_dir, d.config_path, tmp_path).start()
+        try:
+            block_and_hash(d, gui, main)
+        finally:
+            gui.stop()
+        first = poll(lambda: [e for e in srv.events if e["file_name"] == "rec"], 15)
+        assert first, d.stderr()
+        assert bundle_lines(d, len(want))
+
+        # The upload at the block may end before or after the bundle came:
+        # whatever is pending goes at the next sync.
+        assert poll(lambda: pending() >= len(want), 10), d.stderr()
+        assert run("sync").returncode == 0, d.stderr()
+        assert poll(lambda: pending() == 0, 10), d.stderr()
+        assert srv.errors == []
+
+        blocks = [e for e in srv.events if e["decision"].startswith("BLOCK_")]
+        with_bundle = [e for e in blocks if e.get("file_bundle_hash")]
+        assert with_bundle, blocks
+        b = with_bundle[-1]
+        assert b["file_name"] == "rec" and b["file_path"] == str(main.parent)
+        assert b["file_bundle_hash"] == bundle_hash(want.values())
+        assert b["file_bundle_binary_count"] == len(want)
+        assert b["file_bundle_name"] == "Recorded App"
+        assert b["file_bundle_id"] == "RecApp"
+        assert b["file_bundle_path"] == str(app)
+        binaries = [e for e in srv.events if e["decision"] == "BUNDLE_BINARY"]
+        assert sorted(e["file_sha256"] for e in binaries) == sorted(want.values())
+    finally:
+        srv.stop()
 
 
 # --- the gui_clients gauge -------------------------------------------------
