@@ -34,7 +34,7 @@
  * the recorder (recorder_log_line), as the original does, and, when events
  * are stored at all (SyncBaseURL set), stores the block's event with the
  * bundle fields in place of the one stored at the block (eventdb_replace:
- * one event per blocked exec), the related events once each, and hands
+ * one event per blocked exec), the related events once each, and offers
  * the block's new version to the sync service at once.
  *
  * Threads: gui_post_block may be called from any thread (the recorder's);
