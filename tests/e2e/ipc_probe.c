@@ -108,10 +108,18 @@ typedef struct serve_ctx {
 	const ipc_trust *trust;
 	char **handoff;
 	ipc_conn *self_conn;
+	ipc_call *pending;      /* answered once our own endpoint is ready */
 } serve_ctx;
 
 static void serve_self_ready(ipc_conn *c, int err, void *userdata)
 {
+	serve_ctx *s = userdata;
+
+	/* A caller that hears back at once may be done before we connected
+	 * (santagui --hash-bundle): answer only now, as a service would. */
+	if (s->pending)
+		ipc_call_reply(s->pending, NULL);
+	s->pending = NULL;
 	if (err < 0)
 		printf("endpoint failed: %s\n", ipc_strerror(err));
 	else
@@ -121,8 +129,12 @@ static void serve_self_ready(ipc_conn *c, int err, void *userdata)
 
 static void serve_self(serve_ctx *s, ipc_call *call, int fd)
 {
-	ipc_conn_opts opts = { 0 };
+	ipc_conn_opts opts = { .userdata = s };
 	int r;
+
+	if (s->pending)
+		ipc_call_reply(s->pending, NULL);
+	s->pending = call;
 
 	s->self_conn = ipc_conn_unref(s->self_conn);
 	r = ipc_endpoint_connect(s->ev, fd, ipc_call_peer(call), s->trust,
@@ -131,6 +143,8 @@ static void serve_self(serve_ctx *s, ipc_call *call, int fd)
 	if (r < 0) {
 		printf("endpoint failed: %s\n", ipc_strerror(r));
 		fflush(stdout);
+		s->pending = NULL;
+		ipc_call_reply(call, NULL);
 	}
 }
 
@@ -159,9 +173,11 @@ static void serve_handler(ipc_call *call, const ProtobufCMessage *req, void *use
 	serve_ctx *s = userdata;
 	int fd = ipc_call_take_fd(call);
 
-	if (fd >= 0 && strcmp(s->handoff[0], "self") == 0)
+	if (fd >= 0 && strcmp(s->handoff[0], "self") == 0) {
 		serve_self(s, call, fd);
-	else if (fd >= 0)
+		return;
+	}
+	if (fd >= 0)
 		serve_handoff(s, fd);
 	ipc_call_reply(call, NULL);
 }

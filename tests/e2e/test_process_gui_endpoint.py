@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""santagui's notifier endpoint: only the santad it was handed to gets in.
+"""santagui's endpoints: only the peer each was handed to gets in.
 
 santagui makes an anonymous endpoint and hands it to santad
 (SetNotificationListener), which connects back over it. Here santad is a
@@ -8,7 +8,8 @@ which either connects itself, as santad does, or passes the endpoint on to
 another program: santactl, the bundle service, or a foreign executable (a
 copy of the probe that nothing trusts). Each of those is refused at the
 handshake, santagui logs who it was, and santagui goes on (it registers
-again with santad).
+again with santad). The same holds for the endpoint santagui hands the
+bundle service for its progress reports.
 """
 import os
 import shutil
@@ -23,12 +24,15 @@ from conftest import timeout_child, wait_until, write_config_file
 from proclib import probe_dir  # noqa: F401 (fixture)
 
 
-class FakeSantad:
-    def __init__(self, probe_dir, config, run_dir, handoff, out_path):
+class FakeServer:
+    """A stand-in santad (or bundle service, ROLE), serving on its socket in
+    RUN_DIR and doing HANDOFF with every endpoint santagui hands it."""
+    def __init__(self, probe_dir, config, run_dir, handoff, out_path, role="santad"):
         self.out_path = out_path
-        cmd = ["timeout", "-s", "KILL", "120", os.path.join(probe_dir, "santad"),
-               "--config", str(config), "--serve", str(run_dir / "santad.sock"),
-               "santa.Santad", *handoff]
+        service = {"santad": "santa.Santad", "santabundleservice": "santa.BundleService"}
+        cmd = ["timeout", "-s", "KILL", "120", os.path.join(probe_dir, role),
+               "--config", str(config), "--serve", str(run_dir / f"{role}.sock"),
+               service[role], *handoff]
         with open(out_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT)
@@ -73,7 +77,7 @@ def gui_setup(build_dir, probe_dir, public_dir):
 
 
 def run_gui_against(build_dir, public_dir, probe_dir, config, run, handoff):
-    fake = FakeSantad(probe_dir, config, run, handoff, public_dir / "fake.out")
+    fake = FakeServer(probe_dir, config, run, handoff, public_dir / "fake.out")
     gui = guilib.GuiProcess(build_dir, config, public_dir / "gui")
     gui.start()
     return fake, gui
@@ -114,4 +118,33 @@ def test_others_are_refused_and_logged(build_dir, probe_dir, public_dir, gui_set
         assert "Registered with santad" not in gui.stderr()
     finally:
         gui.stop()
+        fake.stop()
+
+
+@pytest.mark.parametrize("holder", ["self", "santad", "intruder"])
+def test_bundle_progress_endpoint(build_dir, probe_dir, public_dir, gui_setup, holder):
+    """santagui --hash-bundle hands its progress endpoint to the bundle
+    service (a stand-in): the service itself gets in, anyone it passes the
+    endpoint to is refused and logged."""
+    config, run, intruder = gui_setup
+    if holder == "self":
+        exe, handoff = None, ["self"]
+    else:
+        exe = intruder if holder == "intruder" else os.path.join(probe_dir, holder)
+        handoff = [exe, "--config", str(config), "--endpoint", "santa.Notifier"]
+    fake = FakeServer(probe_dir, config, run, handoff, public_dir / "fake.out",
+                      role="santabundleservice")
+    gui = guilib.GuiProcess(build_dir, config, public_dir / "gui")
+    try:
+        # The stand-in answers "no bundle": santagui is done either way.
+        assert gui.run("--hash-bundle", "/bin/true", timeout=60) == 0, gui.stderr()
+        if holder == "self":
+            assert "endpoint ok" in fake.output(), fake.output()
+            assert "bundle progress endpoint" not in gui.stderr()
+            return
+        assert "handoff exited 2" in fake.output(), fake.output() + gui.stderr()
+        assert [line for line in gui.stderr().splitlines()
+                if "Closed the bundle progress endpoint" in line and
+                "hello from pid" in line and f"(uid 0, {exe})" in line], gui.stderr()
+    finally:
         fake.stop()
