@@ -11,7 +11,7 @@
 #define SYNC_DAEMON_TIMEOUT_USEC (30ULL * 1000000)
 #define SYNC_DAEMON_ADD_RULES_TIMEOUT_USEC (300ULL * 1000000)
 /* A short wait: the end of a sync only feeds santad's metrics. */
-#define SYNC_DAEMON_FINISHED_TIMEOUT_USEC (5ULL * 1000000)
+#define SYNC_DAEMON_FINISHED_TIMEOUT_USEC (2ULL * 1000000)
 
 /* The index of santad's method NAME, looked up by name so that the order
  * of methods in santad.proto can change. */

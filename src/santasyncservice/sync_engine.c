@@ -542,7 +542,7 @@ static Santa__SyncStatus sync_check_config(const sync_engine *e)
  * has its own reasons logged by the daemon ops. */
 static void sync_report(const sync_engine *e, Santa__SyncStatus st)
 {
-	if (!e->daemon->sync_finished)
+	if (!e->daemon->sync_finished || (e->cancel && atomic_load(e->cancel)))
 		return;
 	if (e->daemon->sync_finished(e->daemon_ud, st) < 0)
 		log_debug("Telling santad that the sync ended with status %d failed", st);

@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,9 @@ typedef struct sync_engine {
 
 	/* Seconds since the epoch, for the sync timestamps (tests fix it). */
 	int64_t (*now)(void);
+	/* Non-zero once the service is stopping: a sync that ends then is
+	 * not reported to santad, which may be stopping too. NULL: never. */
+	const atomic_int *cancel;
 } sync_engine;
 
 typedef struct sync_result {

@@ -503,6 +503,7 @@ static void svc_run_job(svc *s, svc_job *job, const sync_sysinfo *info)
 		},
 		.now = svc_now,
 		.max_rule_pages = s->knobs.max_pages,
+		.cancel = &s->cancel,
 	};
 	ipc_client *cl = NULL;
 	sync_result res;

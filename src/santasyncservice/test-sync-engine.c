@@ -453,6 +453,27 @@ static void test_interval_after_success(void **state)
 	fake_daemon_done(&d);
 }
 
+/* A service that is stopping does not report its last sync: santad may be
+ * stopping too, and would not answer. */
+static void test_cancelled_sync_not_reported(void **state)
+{
+	static const step script[] = {
+		{ "preflight", -ECANCELED, NULL },
+	};
+	fake_daemon d = { .mode = 1, .last_full = 5 };
+	fake_server s = { .script = script, .n_script = 1 };
+	sync_engine e = make_engine(&d, &s);
+	atomic_int cancel = 1;
+	sync_result res;
+
+	(void)state;
+	e.cancel = &cancel;
+	assert_int_equal(sync_engine_run(&e, 0, &res),
+			 SANTA__SYNC_STATUS__SYNC_STATUS_PREFLIGHT_FAILED);
+	assert_int_equal(d.n_finished, 0);
+	fake_server_done(&s);
+}
+
 static void run_clean(int requested, const char *server_type, int want_cleanup)
 {
 	char pre[128];
@@ -686,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_eventupload_failure_keeps_events),
 		cmocka_unit_test(test_postflight_failure_keeps_settings),
 		cmocka_unit_test(test_interval_after_success),
+		cmocka_unit_test(test_cancelled_sync_not_reported),
 		cmocka_unit_test(test_clean_syncs),
 		cmocka_unit_test(test_first_sync_requests_clean),
 		cmocka_unit_test(test_endless_cursor),
