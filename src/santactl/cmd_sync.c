@@ -93,8 +93,8 @@ static void sync_cli_reply(ipc_conn *conn, int err, const char *errmsg,
 static unsigned sync_cli_method(const char *name)
 {
 	const ProtobufCServiceDescriptor *d = &santa__sync_service__descriptor;
-	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d,
-											       name);
+	const ProtobufCMethodDescriptor *m =
+		protobuf_c_service_descriptor_get_method_by_name(d, name);
 
 	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
 }

@@ -505,8 +505,8 @@ static void fake_posted(ipc_conn *c, int err, const char *errmsg,
 
 static unsigned fake_method(const ProtobufCServiceDescriptor *d, const char *name)
 {
-	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d,
-											       name);
+	const ProtobufCMethodDescriptor *m =
+		protobuf_c_service_descriptor_get_method_by_name(d, name);
 
 	return m ? (unsigned)(m - d->methods) : UINT32_MAX;
 }
