@@ -50,6 +50,7 @@ typedef struct main_ctx {
 	/* Not floating: libsystemd 252's floating inotify sources keep their
 	 * event loop alive after its last unref. */
 	sd_event_source *config_watch;
+	bool bad_config;                /* exit EX_CONFIG: restarting cannot help */
 } main_ctx;
 
 static void usage(FILE *out)
@@ -495,6 +496,7 @@ static int start(main_ctx *m)
 
 	if (santa_config_load(d->config_file, &d->cfg, err, sizeof(err)) < 0) {
 		log_error("Reading the configuration failed: %s", err);
+		m->bad_config = true;
 		return -EINVAL;
 	}
 	if (geteuid() != 0) {
@@ -588,5 +590,9 @@ int main(int argc, char **argv)
 		log_notice("santad stopped after an error");
 	else
 		log_info("santad stopped");
+	/* 78 is EX_CONFIG, as for the services: santad.service does not
+	 * restart a daemon whose configuration it cannot read. */
+	if (m.bad_config)
+		return 78;
 	return r < 0 ? 1 : 0;
 }

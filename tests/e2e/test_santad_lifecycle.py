@@ -75,6 +75,17 @@ def test_second_santad_refuses_to_start(santad):
     assert santad.alive()
 
 
+def test_bad_config_at_start_exits_78(build_dir, tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text('{\n  "ClientMode": "LOCKDOWN"\n}\n')
+    exe = build_dir / "src" / "santad" / "santad"
+    r = subprocess.run(["timeout", "-s", "KILL", "20", str(exe), "--config", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    # EX_CONFIG: santad.service's RestartPreventExitStatus=78 keeps it down.
+    assert r.returncode == 78
+    assert f"{bad}:2: ClientMode" in r.stderr
+
+
 def test_help_and_version(build_dir):
     exe = build_dir / "src" / "santad" / "santad"
     r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=10)
