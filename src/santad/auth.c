@@ -21,7 +21,9 @@
 #include "sha256.h"
 
 #define AUTH_READ_BUF (64 * 1024)
-#define AUTH_BATCH_PAUSE_USEC 200
+/* How long the notification thread lets FAN_OPEN_EXEC events gather after
+ * a batch (see notifier_main). */
+#define AUTH_NOTIFY_PAUSE_USEC 1000
 
 typedef struct job job;
 
@@ -47,7 +49,8 @@ struct job {
 };
 
 struct authorizer {
-	int fan_fd;
+	int fan_fd;                     /* permission events, FAN_CLOSE_WRITE */
+	int notify_fd;                  /* FAN_OPEN_EXEC notifications */
 	int stop_fd;
 	pid_t self;
 	santad_counters *counters;
@@ -57,6 +60,8 @@ struct authorizer {
 	unsigned n_started;
 	pthread_t reader;
 	bool reader_started;
+	pthread_t notifier;
+	bool notifier_started;
 	auth_answer_hook answer_hook;
 
 	pthread_mutex_t lock;           /* guards everything below */
@@ -439,6 +444,7 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 	struct stat st;
 	file_key k;
 	job *j;
+	int r;
 
 	atomic_fetch_add(&a->counters->exec_notifications, 1);
 	rec = pid != a->self && fstat(fd, &st) == 0 ?
@@ -448,20 +454,24 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		return;
 	}
 	file_key_from_stat(&k, &st);
-	rec->fd = fd;
 	rec->dev = k.dev;
 	rec->ino = k.ino;
 	rec->decision = SANTAD_DECISION_ALLOW;
+	/* The ids first: a short process may be gone in a moment. A pidfd,
+	 * which takes none of its locks and no reference to its memory. */
+	r = procinfo_read_ids(pid, &rec->proc, false);
+	rec->has_proc = r == 0;
+	rec->proc_gone = r == -ESRCH;
+	/* The path and the #! line now, so that the descriptor is closed
+	 * below: a record may wait for its exec to complete, or in a queue. */
+	r = exec_record_set_file(rec, fd);
+	if (r < 0)
+		log_debug("Reading the path of a file pid %d executed failed: %s", (int)pid,
+			  strerror(-r));
 	pthread_mutex_lock(&a->lock);
 	rec->pol = policy_ref(a->pol);
 	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
 		 ce.decision == SANTAD_DECISION_ALLOW;
-	pthread_mutex_unlock(&a->lock);
-	/* The process is still in its exec now; by the time the recorder gets
-	 * to it, a short one is gone with its ids. Two small /proc reads that
-	 * take none of its locks. */
-	rec->has_proc = procinfo_read_ids(pid, &rec->proc, false) == 0;
-	pthread_mutex_lock(&a->lock);
 	if (cached) {
 		rec->reason = ce.reason;
 		rec->has_sha256 = true;
@@ -473,6 +483,7 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		rec = NULL;
 	}
 	pthread_mutex_unlock(&a->lock);
+	close(fd);
 	if (rec && !recorder_push(a->rec, rec))
 		exec_record_free(rec);
 }
@@ -490,30 +501,33 @@ static void handle_close_write(authorizer *a, int fd)
 	close(fd);
 }
 
+/* An event of the permission group: permission events and FAN_CLOSE_WRITE
+ * of allowed files. */
 static void handle_event(authorizer *a, const struct fanotify_event_metadata *m)
 {
 	if (m->mask & FAN_Q_OVERFLOW)
 		atomic_fetch_add(&a->counters->queue_overflows, 1);
 	if (m->fd < 0)
 		return;
-	if (m->mask & FAN_OPEN_EXEC_PERM) {
+	if (m->mask & FAN_OPEN_EXEC_PERM)
 		handle_perm(a, m->fd, m->pid);
-		return;
-	}
-	/* Notifications of one file may be merged into one event. */
-	if (m->mask & FAN_CLOSE_WRITE) {
-		int dup_fd = (m->mask & FAN_OPEN_EXEC) ? fcntl(m->fd, F_DUPFD_CLOEXEC, 3) : -1;
-
+	else if (m->mask & FAN_CLOSE_WRITE)
 		handle_close_write(a, m->fd);
-		if (dup_fd >= 0)
-			handle_exec_notification(a, dup_fd, m->pid);
+	else
+		close(m->fd);
+}
+
+/* An event of the notification group. */
+static void handle_notification(authorizer *a, const struct fanotify_event_metadata *m)
+{
+	if (m->mask & FAN_Q_OVERFLOW)
+		atomic_fetch_add(&a->counters->queue_overflows, 1);
+	if (m->fd < 0)
 		return;
-	}
-	if (m->mask & FAN_OPEN_EXEC) {
+	if (m->mask & FAN_OPEN_EXEC)
 		handle_exec_notification(a, m->fd, m->pid);
-		return;
-	}
-	close(m->fd);
+	else
+		close(m->fd);
 }
 
 /* Answer the events whose deadline passed; returns the poll timeout (ms)
@@ -558,10 +572,12 @@ static void answer_all_pending(authorizer *a)
 	list_push_all(a, &l);
 }
 
-static ssize_t read_events(authorizer *a, char *buf)
+typedef void (*event_handler)(authorizer *a, const struct fanotify_event_metadata *m);
+
+static ssize_t read_events(authorizer *a, int fd, char *buf, event_handler handle)
 {
 	const struct fanotify_event_metadata *m;
-	ssize_t len = read(a->fan_fd, buf, AUTH_READ_BUF), left = len;
+	ssize_t len = read(fd, buf, AUTH_READ_BUF), left = len;
 
 	if (len <= 0)
 		return len;
@@ -575,7 +591,7 @@ static ssize_t read_events(authorizer *a, char *buf)
 				  m->vers, FANOTIFY_METADATA_VERSION);
 			return len;
 		}
-		handle_event(a, m);
+		handle(a, m);
 	}
 	return len;
 }
@@ -587,23 +603,19 @@ static void *reader_main(void *arg)
 		{ .fd = a->fan_fd, .events = POLLIN },
 		{ .fd = a->stop_fd, .events = POLLIN },
 	};
-	const struct timespec batch_pause = { 0, AUTH_BATCH_PAUSE_USEC * 1000 };
 	char *buf = aligned_alloc(8, AUTH_READ_BUF);
 	int timeout = -1;
 
+	/* Permission events only come for files not allowed yet (the others
+	 * have an ignore mark): each is an exec that waits, so it is read at
+	 * once. */
 	while (buf) {
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
-		if ((pfd[0].revents & POLLIN) && read_events(a, buf) > 0) {
-			/* Events come in bursts (every exec sends at least a
-			 * notification). Sleeping a moment instead of waiting
-			 * in poll() lets them gather, and spares each exec the
-			 * cost of waking us: the kernel only wakes a reader
-			 * that waits. A permission event waits that long more. */
-			nanosleep(&batch_pause, NULL);
-		}
+		if (pfd[0].revents & POLLIN)
+			(void)read_events(a, a->fan_fd, buf, handle_event);
 		timeout = expire_deadlines(a);
 	}
 	if (!buf)
@@ -613,19 +625,44 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
+static void *notifier_main(void *arg)
+{
+	authorizer *a = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = a->notify_fd, .events = POLLIN },
+		{ .fd = a->stop_fd, .events = POLLIN },
+	};
+	const struct timespec batch_pause = { 0, AUTH_NOTIFY_PAUSE_USEC * 1000 };
+	char *buf = aligned_alloc(8, AUTH_READ_BUF);
+
+	if (!buf)
+		log_error("Allocating the fanotify notification buffer failed");
+	while (buf) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if ((pfd[0].revents & POLLIN) &&
+		    read_events(a, a->notify_fd, buf, handle_notification) > 0) {
+			/* Every exec sends a notification, and nothing waits
+			 * for it: sleeping a moment instead of waiting in
+			 * poll() lets them gather, and spares each exec the
+			 * cost of waking us (the kernel only wakes a reader
+			 * that waits). The price: a process that exits and
+			 * is reaped within that moment is logged without its
+			 * ids (recorder.h). */
+			nanosleep(&batch_pause, NULL);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
 /* --- hash workers --- */
 
 static char *fd_path(int fd)
 {
-	char link[64], buf[PATH_MAX];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
+	return procinfo_fd_path(fd);
 }
 
 /* Hash J's file; 0, or -ESTALE when it changed while being read. */
@@ -831,7 +868,7 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 	*ret = NULL;
 	if (!a)
 		return -ENOMEM;
-	a->fan_fd = a->stop_fd = -1;
+	a->fan_fd = a->notify_fd = a->stop_fd = -1;
 	a->counters = counters;
 	a->rec = rec;
 	a->self = getpid();
@@ -858,6 +895,15 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 		r = -errno;
 		goto fail;
 	}
+	/* Exec notifications in a group of their own, so that the permission
+	 * events are never read later for their sake, nor they sooner for
+	 * the permission events'. */
+	a->notify_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK,
+				     O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME);
+	if (a->notify_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
 	*ret = a;
 	return 0;
 fail:
@@ -877,6 +923,10 @@ int auth_start(authorizer *a)
 	if (err)
 		return -err;
 	a->reader_started = true;
+	err = pthread_create(&a->notifier, NULL, notifier_main, a);
+	if (err)
+		return -err;
+	a->notifier_started = true;
 	for (; a->n_started < a->n_workers; a->n_started++) {
 		err = pthread_create(&a->workers[a->n_started], NULL, worker_main, a);
 		if (err)
@@ -889,10 +939,15 @@ void auth_stop(authorizer *a)
 {
 	if (!a)
 		return;
-	if (a->reader_started) {
+	if (a->reader_started || a->notifier_started)
 		(void)!eventfd_write(a->stop_fd, 1);
+	if (a->reader_started) {
 		pthread_join(a->reader, NULL);
 		a->reader_started = false;
+	}
+	if (a->notifier_started) {
+		pthread_join(a->notifier, NULL);
+		a->notifier_started = false;
 	}
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
@@ -901,6 +956,9 @@ void auth_stop(authorizer *a)
 	if (a->fan_fd >= 0)
 		close(a->fan_fd);
 	a->fan_fd = -1;
+	if (a->notify_fd >= 0)
+		close(a->notify_fd);
+	a->notify_fd = -1;
 	pthread_cond_broadcast(&a->work_cond);
 	pthread_mutex_unlock(&a->lock);
 	for (unsigned i = 0; i < a->n_started; i++)
@@ -932,24 +990,41 @@ authorizer *auth_free(authorizer *a)
 	return NULL;
 }
 
-static int mark_op(authorizer *a, unsigned op, const char *path, bool filesystem)
+static unsigned mark_flags(unsigned op, bool filesystem)
 {
-	unsigned flags = op | (filesystem ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT);
-
-	if (fanotify_mark(a->fan_fd, flags, FAN_OPEN_EXEC_PERM | FAN_OPEN_EXEC, AT_FDCWD,
-			  path) < 0)
-		return -errno;
-	return 0;
+	return op | (filesystem ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT);
 }
 
 int auth_mark(authorizer *a, const char *path, bool filesystem)
 {
-	return mark_op(a, FAN_MARK_ADD, path, filesystem);
+	int r;
+
+	if (fanotify_mark(a->fan_fd, mark_flags(FAN_MARK_ADD, filesystem), FAN_OPEN_EXEC_PERM,
+			  AT_FDCWD, path) < 0)
+		return -errno;
+	if (fanotify_mark(a->notify_fd, mark_flags(FAN_MARK_ADD, filesystem), FAN_OPEN_EXEC,
+			  AT_FDCWD, path) < 0) {
+		/* Both or neither: a mount whose execs would be decided but
+		 * never logged counts as one that could not be marked. */
+		r = -errno;
+		(void)fanotify_mark(a->fan_fd, mark_flags(FAN_MARK_REMOVE, filesystem),
+				    FAN_OPEN_EXEC_PERM, AT_FDCWD, path);
+		return r;
+	}
+	return 0;
 }
 
 int auth_unmark(authorizer *a, const char *path, bool filesystem)
 {
-	return mark_op(a, FAN_MARK_REMOVE, path, filesystem);
+	int r = 0;
+
+	if (fanotify_mark(a->fan_fd, mark_flags(FAN_MARK_REMOVE, filesystem), FAN_OPEN_EXEC_PERM,
+			  AT_FDCWD, path) < 0)
+		r = -errno;
+	if (fanotify_mark(a->notify_fd, mark_flags(FAN_MARK_REMOVE, filesystem), FAN_OPEN_EXEC,
+			  AT_FDCWD, path) < 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 void auth_publish(authorizer *a, policy *pol, ruleset *rs, auth_flush flush)

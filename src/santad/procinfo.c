@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -216,6 +217,41 @@ int procinfo_args(pid_t pid, size_t max, char **ret)
 	buf[n] = '\0';
 	*ret = buf;
 	return 0;
+}
+
+/* /proc/self/fd, opened once: every exec's line needs a path read
+ * from a descriptor, and a relative readlinkat spares the walk of
+ * /proc/self/fd each time. -1 until opened (or when it cannot be). */
+static _Atomic int self_fd_dir = -1;
+
+char *procinfo_fd_path(int fd)
+{
+	char name[16], buf[PATH_MAX];
+	int dir = atomic_load(&self_fd_dir);
+	ssize_t n;
+
+	if (dir < 0) {
+		int expected = -1;
+
+		dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir >= 0 && !atomic_compare_exchange_strong(&self_fd_dir, &expected, dir)) {
+			close(dir);
+			dir = expected;
+		}
+	}
+	snprintf(name, sizeof(name), "%d", fd);
+	if (dir >= 0) {
+		n = readlinkat(dir, name, buf, sizeof(buf) - 1);
+	} else {
+		char link[64];
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, buf, sizeof(buf) - 1);
+	}
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
 }
 
 int procinfo_exe_is(pid_t pid, uint64_t dev, uint64_t ino)

@@ -40,6 +40,9 @@ int procinfo_read(pid_t pid, proc_info *info);
  * zombie). */
 int procinfo_args(pid_t pid, size_t max, char **ret);
 
+/* The path of our own descriptor FD (malloc'd), NULL when it has none. */
+char *procinfo_fd_path(int fd);
+
 /* Does PID execute the file DEV/INO now? 1 yes, 0 no, -errno when it
  * cannot be told (gone: -ESRCH/-ENOENT). */
 int procinfo_exe_is(pid_t pid, uint64_t dev, uint64_t ino);

@@ -94,11 +94,46 @@ void exec_record_free(exec_record *rec)
 	if (rec->fd >= 0)
 		close(rec->fd);
 	free(rec->path);
+	free(rec->interp);
 	free(rec->custom_msg);
 	free(rec->custom_url);
 	free(rec->fields);
 	policy_unref(rec->pol);
 	free(rec);
+}
+
+/* The interpreter a script names on its #! line, or false when FD is not
+ * a script. */
+static bool fd_interpreter(int fd, char *buf, size_t size)
+{
+	char head[256];
+	ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head) - 1, 0) : -1;
+	size_t len;
+	char *p;
+
+	if (n < 2 || head[0] != '#' || head[1] != '!')
+		return false;
+	head[n] = '\0';
+	p = head + 2;
+	p += strspn(p, " \t");
+	len = strcspn(p, " \t\n");
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return true;
+}
+
+int exec_record_set_file(exec_record *rec, int fd)
+{
+	char buf[PATH_MAX];
+
+	free(rec->path);
+	if (!(rec->path = procinfo_fd_path(fd)))
+		return -ENOENT;
+	if (fd_interpreter(fd, buf, sizeof(buf)) && !(rec->interp = strdup(buf)))
+		return -ENOMEM;
+	return 0;
 }
 
 int recorder_new(santad_counters *counters, recorder **ret)
@@ -429,17 +464,8 @@ static void apply_config(recorder *r)
 
 static char *record_path(exec_record *rec)
 {
-	char link[64], buf[PATH_MAX];
-	ssize_t n;
-
-	if (rec->path || rec->fd < 0)
-		return rec->path;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", rec->fd);
-	n = readlink(link, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		rec->path = strdup(buf);
-	}
+	if (!rec->path && rec->fd >= 0)
+		rec->path = procinfo_fd_path(rec->fd);
 	return rec->path;
 }
 
@@ -609,26 +635,15 @@ static recent_image *recent_slot(recorder *r, pid_t pid)
 	return &r->recent[(unsigned)pid % RECENT_SLOTS];
 }
 
-/* The interpreter a script names on its #! line, or false when FD is not
- * a script. */
-static bool script_interpreter(int fd, char *buf, size_t size)
+/* The interpreter REC's script names on its #! line, or false when it is
+ * not a script. */
+static bool script_interpreter(const exec_record *rec, char *buf, size_t size)
 {
-	char head[256];
-	ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head) - 1, 0) : -1;
-	size_t len;
-	char *p;
-
-	if (n < 2 || head[0] != '#' || head[1] != '!')
-		return false;
-	head[n] = '\0';
-	p = head + 2;
-	p += strspn(p, " \t");
-	len = strcspn(p, " \t\n");
-	if (len >= size)
-		len = size - 1;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	return true;
+	if (rec->interp) {
+		snprintf(buf, size, "%s", rec->interp);
+		return true;
+	}
+	return fd_interpreter(rec->fd, buf, size);
 }
 
 static bool exe_is_path(pid_t pid, const char *path)
@@ -647,6 +662,8 @@ static void finish_allowed_args(recorder *r, exec_record *rec, char *args, bool 
 	if (rec->has_proc) {
 		pi = rec->proc;
 		procinfo_names(&pi);
+	} else if (rec->proc_gone) {
+		pi = rec->proc;         /* uid and gid -1, no names */
 	} else {
 		(void)procinfo_read(rec->pid, &pi);
 	}
@@ -667,10 +684,17 @@ static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
 static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 {
 	recent_image *img = recent_slot(r, rec->pid);
-	int is = procinfo_exe_is(rec->pid, rec->dev, rec->ino);
 	char interp[PATH_MAX];
 	bool script;
+	int is;
 
+	if (rec->proc_gone) {
+		/* Gone before its ids could be read: its pid may be another
+		 * process's by now, so nothing more is read about it. */
+		finish_allowed(r, rec, false);
+		return true;
+	}
+	is = procinfo_exe_is(rec->pid, rec->dev, rec->ino);
 	if (is == 1) {
 		char *args = NULL;
 
@@ -688,7 +712,7 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		finish_allowed(r, rec, false);
 		return true;
 	}
-	script = script_interpreter(rec->fd, interp, sizeof(interp));
+	script = script_interpreter(rec, interp, sizeof(interp));
 	if (script && exe_is_path(rec->pid, interp)) {
 		/* A script, now run by its interpreter: the interpreter's
 		 * command line is the script's, with its arguments. */

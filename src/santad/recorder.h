@@ -21,12 +21,19 @@
  * and otherwise logs the line without args= rather than with someone
  * else's. A denied exec never runs, so DENY lines have no args.
  *
- * The ids (uid, gid, ppid) are read by the fanotify reader as soon as it
- * sees the notification, while the exec is still going on; a process that
- * has already exited and been reaped by then (a program that runs for a
- * few hundred microseconds on a busy machine) is logged with uid=-1 and
- * empty names: fanotify says nothing but the pid. Denied processes cannot
- * exit first: their ids are read before the answer.
+ * The ids (uid, gid, ppid) are read (from a pidfd, procinfo.h) by the
+ * thread that reads the notifications, as soon as it sees one; it reads
+ * them in batches, at most one per AUTH_NOTIFY_PAUSE_USEC (auth.c), so a
+ * process that has exited and been reaped by then (a program that runs
+ * for less than a millisecond, exec'd right after another) is logged with
+ * uid=-1 and empty names: fanotify says nothing but the pid. Such a record
+ * is marked proc_gone, and the recorder reads nothing more about its pid
+ * (which may be another process's by then). Denied processes cannot exit
+ * first: their ids are read before the answer.
+ *
+ * The same thread takes the file's path and, for a script, its #!
+ * interpreter from the event's descriptor and closes it at once
+ * (exec_record_set_file): queued lines hold no open files.
  *
  * A dynamic program's exec also opens its ELF interpreter (ld-linux) for
  * exec, and a script's exec opens the script and then its interpreter;
@@ -75,6 +82,7 @@ typedef struct exec_record {
 	record_kind kind;
 	pid_t pid;
 	int fd;                 /* the file, or -1; the recorder closes it */
+	char *interp;           /* a script's #! interpreter (set_file), owned */
 	uint64_t dev;
 	uint64_t ino;
 	struct timespec when;   /* CLOCK_REALTIME of the event */
@@ -91,7 +99,8 @@ typedef struct exec_record {
 	bool store_event;       /* also an event for the sync server */
 	int rule_policy;        /* the deciding rule's, 0 when none */
 	int rule_type;
-	bool has_proc;          /* PROC read before the answer (denials) */
+	bool has_proc;          /* PROC read early (denials, notifications) */
+	bool proc_gone;         /* the process was gone when PROC was read */
 	proc_info proc;
 	policy *pol;            /* the policy that decided (a reference) */
 	char *fields;           /* RECORD_LINE: key\0value\0..., owned */
@@ -101,6 +110,9 @@ typedef struct exec_record {
 /* A record with every field empty, fd -1, times now; NULL when OOM. */
 exec_record *exec_record_new(record_kind kind, pid_t pid);
 void exec_record_free(exec_record *rec);
+/* Take REC's path and, for a script, its interpreter from FD (the file
+ * executed), so that FD can be closed now. -errno when FD has no path. */
+int exec_record_set_file(exec_record *rec, int fd);
 
 typedef struct recorder recorder;
 
