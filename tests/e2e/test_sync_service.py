@@ -255,6 +255,24 @@ def test_failing_server_changes_nothing(rig, faults, settings, status, says):
     assert rig.state()["settings"]["client_mode"] == 2
 
 
+def test_periodic_sync_at_the_servers_interval(build):
+    """The server's full_sync_interval (60 s, the shortest allowed) beats
+    FullSyncInterval (an hour): a second sync comes a minute after the
+    first, with nobody asking."""
+    if os.geteuid() != 0:
+        pytest.skip("root")
+    with SyncRig(build, extra_config={"FullSyncInterval": 3600}) as rig:
+        rig.server.preflight = {"full_sync_interval": 60}
+        rig.start_fake_santad()
+        rig.start_service(wait_first_sync=False)
+        assert wait_until(lambda: rig.server.stages().count("postflight") == 1, 30)
+        first = time.monotonic()
+        assert wait_until(lambda: rig.server.stages().count("preflight") == 2, 90), \
+            rig.server.stages()
+        assert 55 < time.monotonic() - first < 85
+        assert rig.server.errors == []
+
+
 def test_original_retry_schedule(rig):
     """Without the test flags: 5 attempts, the second 4 s after the first."""
     rig.start_fake_santad()
