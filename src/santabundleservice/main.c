@@ -38,7 +38,7 @@ static void bsvc_usage(FILE *out)
 		"Usage: santabundleservice [OPTIONS]\n"
 		"Hash every executable of a blocked program's bundle, for santagui.\n"
 		"The listening socket is passed by systemd or santad (LISTEN_FDS).\n\n"
-		"  --config FILE       configuration file (default $SANTA_CONFIG, else %s)\n"
+		"  -c, --config FILE   configuration file (default $SANTA_CONFIG, else %s)\n"
 		"  --timeout SECS      give up on a bundle after SECS (default 600)\n"
 		"  --idle-exit SECS    exit after SECS without work or connection\n"
 		"                      (default %u; 0 = never)\n"
@@ -46,8 +46,9 @@ static void bsvc_usage(FILE *out)
 		"  --dpkg-root DIR     for tests: packages were installed below DIR\n"
 		"                      (dpkg --root), not in /\n"
 		"  --app-root DIR      for tests: application root instead of /opt\n"
-		"  -v, --verbose       log debug messages\n"
-		"  -h, --help          show this help\n",
+		"  -d, --debug         log debug messages\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n",
 		SANTA_DEFAULT_CONFIG, BSVC_IDLE_DEFAULT_SEC);
 }
 
@@ -70,23 +71,24 @@ static int bsvc_parse_secs(const char *opt, const char *s, uint32_t min, uint32_
 /* 0 to run, 1 to exit successfully, -1 on a bad option. */
 static int bsvc_parse_args(int argc, char **argv, bsvc_args *a)
 {
-	enum { O_CONFIG = 256, O_TIMEOUT, O_IDLE, O_SOCKET, O_DPKG_ROOT, O_APP_ROOT };
+	enum { O_TIMEOUT = 256, O_IDLE, O_SOCKET, O_DPKG_ROOT, O_APP_ROOT };
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, O_CONFIG },
+		{ "config", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "dpkg-root", required_argument, NULL, O_DPKG_ROOT },
 		{ "app-root", required_argument, NULL, O_APP_ROOT },
-		{ "verbose", no_argument, NULL, 'v' },
+		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
 		switch (c) {
-		case O_CONFIG: a->config = optarg; break;
+		case 'c': a->config = optarg; break;
 		case O_SOCKET: a->socket = optarg; break;
 		case O_DPKG_ROOT: a->dpkg_root = optarg; break;
 		case O_APP_ROOT: a->app_root = optarg; break;
@@ -98,8 +100,9 @@ static int bsvc_parse_args(int argc, char **argv, bsvc_args *a)
 			if (bsvc_parse_secs("--idle-exit", optarg, 0, &a->idle_sec) < 0)
 				return -1;
 			break;
-		case 'v': log_set_level(SANTA_LOG_DEBUG); break;
+		case 'd': log_set_level(SANTA_LOG_DEBUG); break;
 		case 'h': bsvc_usage(stdout); return 1;
+		case 'V': printf("santabundleservice %s\n", SANTA_VERSION); return 1;
 		default: bsvc_usage(stderr); return -1;
 		}
 	}

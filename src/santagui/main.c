@@ -35,7 +35,7 @@ static void gui_usage(FILE *out)
 	fprintf(out,
 		"Usage: santagui [OPTIONS]\n"
 		"Show why Santa blocked a program, as desktop notifications or in a terminal.\n\n"
-		"  --config FILE           configuration file (default $SANTA_CONFIG, else %s)\n"
+		"  -c, --config FILE       configuration file (default $SANTA_CONFIG, else %s)\n"
 		"  --terminal              print notifications to stdout instead of the desktop\n"
 		"  --json                  with --terminal: one JSON object per line\n"
 		"  --santad-socket PATH    santad's socket (default RunDirectory/santad.sock)\n"
@@ -45,21 +45,19 @@ static void gui_usage(FILE *out)
 		"                          service's limit, 10 minutes)\n"
 		"  --hash-bundle FILE      hash the bundle FILE belongs to with\n"
 		"                          santabundleservice, show the result, and exit\n"
-		"  -v, --verbose           log debug messages\n"
+		"  -d, --debug             log debug messages\n"
 		"  -h, --help              show this help\n"
-		"  --version               show the version\n",
+		"  -V, --version           show the version\n",
 		SANTA_DEFAULT_CONFIG);
 }
 
 enum {
-	OPT_CONFIG = 256,
-	OPT_TERMINAL,
+	OPT_TERMINAL = 256,
 	OPT_JSON,
 	OPT_SANTAD_SOCKET,
 	OPT_BUNDLE_SOCKET,
 	OPT_BUNDLE_TIMEOUT,
 	OPT_HASH_BUNDLE,
-	OPT_VERSION,
 };
 
 static int gui_parse_timeout(const char *s, uint32_t *ret_ms)
@@ -79,23 +77,23 @@ static int gui_parse_timeout(const char *s, uint32_t *ret_ms)
 static int gui_parse_args(int argc, char **argv, gui_args *args)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "config", required_argument, NULL, 'c' },
 		{ "terminal", no_argument, NULL, OPT_TERMINAL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "santad-socket", required_argument, NULL, OPT_SANTAD_SOCKET },
 		{ "bundle-socket", required_argument, NULL, OPT_BUNDLE_SOCKET },
 		{ "bundle-timeout", required_argument, NULL, OPT_BUNDLE_TIMEOUT },
 		{ "hash-bundle", required_argument, NULL, OPT_HASH_BUNDLE },
-		{ "verbose", no_argument, NULL, 'v' },
+		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG: args->config = optarg; break;
+		case 'c': args->config = optarg; break;
 		case OPT_TERMINAL: args->terminal = true; break;
 		case OPT_JSON: args->json = true; break;
 		case OPT_SANTAD_SOCKET: args->santad_socket = optarg; break;
@@ -108,9 +106,9 @@ static int gui_parse_args(int argc, char **argv, gui_args *args)
 				return -1;
 			}
 			break;
-		case 'v': log_set_level(SANTA_LOG_DEBUG); break;
+		case 'd': log_set_level(SANTA_LOG_DEBUG); break;
 		case 'h': gui_usage(stdout); return 1;
-		case OPT_VERSION: printf("santagui %s\n", SANTA_VERSION); return 1;
+		case 'V': printf("santagui %s\n", SANTA_VERSION); return 1;
 		default: gui_usage(stderr); return -1;
 		}
 	}

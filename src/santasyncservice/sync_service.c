@@ -1035,14 +1035,22 @@ static const char *svc_knob_name(int opt)
 
 static void svc_usage(FILE *f)
 {
-	fprintf(f, "Usage: santasyncservice [--config FILE] [--socket PATH] [--debug]\n"
-		"                        [--retry-attempts N] [--retry-backoff-ms MS]\n"
-		"                        [--request-timeout-ms MS] [--max-rule-pages N]\n"
+	fprintf(f, "Usage: santasyncservice [OPTIONS]\n"
 		"Talks to the sync server for santad. Normally started by systemd or\n"
-		"santad with its listening socket passed as LISTEN_FDS. The retry flags\n"
-		"override SyncRetryAttempts, SyncRetryBackoffMs and SyncRequestTimeoutMs;\n"
-		"--max-rule-pages lowers the bound on rule pages per sync (10000).\n"
-		"Exits 78 when it cannot read its configuration.\n");
+		"santad, as ServiceUser (nobody), with its listening socket passed as\n"
+		"LISTEN_FDS. Exits 78 when it cannot read its configuration.\n\n"
+		"  -c, --config FILE          the configuration (default $SANTA_CONFIG,\n"
+		"                             else %s)\n"
+		"  -s, --socket PATH          listen on PATH instead of a passed socket (tests)\n"
+		"      --retry-attempts N     override SyncRetryAttempts\n"
+		"      --retry-backoff-ms MS  override SyncRetryBackoffMs\n"
+		"      --request-timeout-ms MS\n"
+		"                             override SyncRequestTimeoutMs\n"
+		"      --max-rule-pages N     lower the bound on rule pages per sync (10000)\n"
+		"  -d, --debug                log at debug level\n"
+		"  -h, --help                 print this help and exit\n"
+		"  -V, --version              print the version and exit\n",
+		SANTA_DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
@@ -1052,6 +1060,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "retry-attempts", required_argument, NULL, 'a' },
 		{ "retry-backoff-ms", required_argument, NULL, 'b' },
 		{ "request-timeout-ms", required_argument, NULL, 't' },
@@ -1065,7 +1074,7 @@ int main(int argc, char **argv)
 
 	log_open("santasyncservice");
 	signal(SIGPIPE, SIG_IGN);
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:dhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_file = optarg;
@@ -1088,6 +1097,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			svc_usage(stdout);
+			return 0;
+		case 'V':
+			printf("santasyncservice %s\n", SANTA_VERSION);
 			return 0;
 		default:
 			svc_usage(stderr);
