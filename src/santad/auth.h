@@ -10,9 +10,8 @@
  * its own thread reads it in batches (nothing waits for it) and closes
  * each event's descriptor once the line's record has what it needs
  * (recorder.h). A permission event for a file in the decision cache is
- * answered at once. Otherwise the file (the
- * event's own descriptor, never a path opened again) goes to a pool of hash
- * workers; concurrent execs of the same file wait for the same hash. Each
+ * answered at once. Otherwise the file (the event's own descriptor, never a
+ * path opened again) goes to a pool of hash workers; concurrent execs of the same file wait for the same hash. Each
  * event has a deadline (DecisionTimeoutMs): when it passes, the event is
  * answered by FailClosed (deny only in LOCKDOWN) and the hash finishes into
  * the cache for the next exec. A file that cannot be read gets the same
@@ -30,6 +29,23 @@
  * the kernel. A policy change that could turn an allow into a deny empties
  * the cache and flushes every inode mark (FAN_MARK_FLUSH) under the same
  * lock that publishing a decision takes, so that no stale allow survives.
+ *
+ * Descriptors. An event's descriptor is read-only and is closed once the
+ * event is answered (a permission event) or its record made (a
+ * notification); only a hash job keeps its own duplicate, for as long as
+ * the hash runs. None of them keeps a writer out: ETXTBSY comes from the
+ * write lock the kernel holds on the image of a running program, for as
+ * long as that program's address space lives, never from a plain
+ * descriptor. What santad must not do is keep a finished program's address
+ * space alive, which reading some /proc files of a process that exits
+ * meanwhile does (procinfo.h). A file rewritten while it is being hashed is
+ * legitimately racy: the hash is thrown away when the file's identity
+ * (size, mtime, ctime) changed meanwhile, and the waiting execs are
+ * answered by FailClosed, as for an unreadable file; nothing is cached, and
+ * the next exec is hashed again. A rewrite that keeps the size and both
+ * times (within one tick of a filesystem's coarse clock) cannot be told
+ * from the file itself; the FAN_CLOSE_WRITE mark covers the writes that
+ * come after an allow.
  */
 #pragma once
 

@@ -23,12 +23,13 @@ typedef struct proc_info {
 	uint32_t tty_nr;          /* controlling terminal, 0 = none */
 } proc_info;
 
-/* Read PID's ids and parent (status), and with PARENT also its terminal
- * and name (stat) and its parent's name. -ESRCH when it is
- * gone (INFO then holds uid/gid -1 and empty names). No user or group
- * names: those may need NSS (a network directory), see procinfo_names.
- * Safe to call while PID is blocked in an exec we are deciding: these
- * files take neither its memory map lock nor its exec lock. */
+/* Read PID's ids and parent (a pidfd's PIDFD_GET_INFO; /proc/PID/status
+ * before Linux 6.13), and with PARENT also its terminal and name (stat)
+ * and its parent's name. -ESRCH when it is gone, reaped (INFO then holds
+ * uid/gid -1 and empty names). No user or group names: those may need NSS
+ * (a network directory), see procinfo_names. Safe to call while PID is
+ * blocked in an exec we are deciding: neither takes its memory map lock
+ * nor its exec lock. */
 int procinfo_read_ids(pid_t pid, proc_info *info, bool parent);
 /* Fill INFO's user and group names from its ids. */
 void procinfo_names(proc_info *info);
@@ -37,7 +38,13 @@ int procinfo_read(pid_t pid, proc_info *info);
 
 /* PID's command line, arguments joined by spaces, at most MAX bytes (then
  * cut). *RET is malloc'd; NULL with 0 when it has none (a kernel thread, a
- * zombie). */
+ * zombie). The kernel reads it from PID's memory, holding a reference to
+ * its address space for the read: a PID that exits meanwhile keeps its
+ * executable write-locked until the read ends (a writer that opens it then
+ * sees ETXTBSY for those microseconds), as with ps or any reader of
+ * /proc/PID/cmdline. There is no other way to the arguments; the recorder
+ * reads them once per exec, and procinfo_read_ids never takes such a
+ * reference. */
 int procinfo_args(pid_t pid, size_t max, char **ret);
 
 /* The path of our own descriptor FD (malloc'd), NULL when it has none. */
