@@ -21,9 +21,6 @@
 #include "sha256.h"
 
 #define AUTH_READ_BUF (64 * 1024)
-/* How long the notification thread lets FAN_OPEN_EXEC events gather after
- * a batch (see notifier_main). */
-#define AUTH_NOTIFY_PAUSE_USEC 1000
 
 typedef struct job job;
 
@@ -60,8 +57,8 @@ struct authorizer {
 	unsigned n_started;
 	pthread_t reader;
 	bool reader_started;
-	pthread_t notifier;
-	bool notifier_started;
+	char *notify_buf;               /* read by the recorder's thread */
+	bool source_set;
 	auth_answer_hook answer_hook;
 
 	pthread_mutex_t lock;           /* guards everything below */
@@ -625,37 +622,15 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void *notifier_main(void *arg)
+/* The recorder's source (recorder_set_source): on the recorder's thread,
+ * whenever the notification group is readable and once per batch. Nothing
+ * waits for these, so they are read in batches: the recorder pauses after
+ * each, and an exec that finds nobody waiting wakes nobody. */
+static void read_notifications(void *arg)
 {
 	authorizer *a = arg;
-	struct pollfd pfd[2] = {
-		{ .fd = a->notify_fd, .events = POLLIN },
-		{ .fd = a->stop_fd, .events = POLLIN },
-	};
-	const struct timespec batch_pause = { 0, AUTH_NOTIFY_PAUSE_USEC * 1000 };
-	char *buf = aligned_alloc(8, AUTH_READ_BUF);
 
-	if (!buf)
-		log_error("Allocating the fanotify notification buffer failed");
-	while (buf) {
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			break;
-		if ((pfd[0].revents & POLLIN) &&
-		    read_events(a, a->notify_fd, buf, handle_notification) > 0) {
-			/* Every exec sends a notification, and nothing waits
-			 * for it: sleeping a moment instead of waiting in
-			 * poll() lets them gather, and spares each exec the
-			 * cost of waking us (the kernel only wakes a reader
-			 * that waits). The price: a process that exits and
-			 * is reaped within that moment is logged without its
-			 * ids (recorder.h). */
-			nanosleep(&batch_pause, NULL);
-		}
-	}
-	free(buf);
-	return NULL;
+	(void)read_events(a, a->notify_fd, a->notify_buf, handle_notification);
 }
 
 /* --- hash workers --- */
@@ -904,6 +879,11 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 		r = -errno;
 		goto fail;
 	}
+	a->notify_buf = aligned_alloc(8, AUTH_READ_BUF);
+	if (!a->notify_buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	*ret = a;
 	return 0;
 fail:
@@ -923,10 +903,10 @@ int auth_start(authorizer *a)
 	if (err)
 		return -err;
 	a->reader_started = true;
-	err = pthread_create(&a->notifier, NULL, notifier_main, a);
-	if (err)
-		return -err;
-	a->notifier_started = true;
+	if (a->rec) {
+		recorder_set_source(a->rec, a->notify_fd, read_notifications, a);
+		a->source_set = true;
+	}
 	for (; a->n_started < a->n_workers; a->n_started++) {
 		err = pthread_create(&a->workers[a->n_started], NULL, worker_main, a);
 		if (err)
@@ -939,15 +919,15 @@ void auth_stop(authorizer *a)
 {
 	if (!a)
 		return;
-	if (a->reader_started || a->notifier_started)
-		(void)!eventfd_write(a->stop_fd, 1);
+	if (a->source_set) {
+		/* Before the group goes: the recorder reads it no more. */
+		recorder_set_source(a->rec, -1, NULL, NULL);
+		a->source_set = false;
+	}
 	if (a->reader_started) {
+		(void)!eventfd_write(a->stop_fd, 1);
 		pthread_join(a->reader, NULL);
 		a->reader_started = false;
-	}
-	if (a->notifier_started) {
-		pthread_join(a->notifier, NULL);
-		a->notifier_started = false;
 	}
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
@@ -981,6 +961,7 @@ authorizer *auth_free(authorizer *a)
 	if (a->stop_fd >= 0)
 		close(a->stop_fd);
 	cache_free(a->cache);
+	free(a->notify_buf);
 	policy_unref(a->pol);
 	ruleset_unref(a->rs);
 	free(a->workers);

@@ -7,8 +7,8 @@
  * it at once, since each of its events is an exec that waits. The
  * notification group has FAN_OPEN_EXEC on the same mounts: one event per
  * exec that happened, cached or not, from which the ALLOW lines are made;
- * its own thread reads it in batches (nothing waits for it) and closes
- * each event's descriptor once the line's record has what it needs
+ * the recorder's thread reads it in batches (nothing waits for it), and
+ * closes each event's descriptor once the line's record has what it needs
  * (recorder.h). A permission event for a file in the decision cache is
  * answered at once. Otherwise the file (the event's own descriptor, never a
  * path opened again) goes to a pool of hash workers; concurrent execs of the same file wait for the same hash. Each

@@ -39,8 +39,16 @@ struct recorder {
 	bool started;
 	atomic_bool stop_requested;     /* read without the lock by out_flush */
 
+	/* The source of records the thread reads itself (recorder_set_source),
+	 * guarded by its own lock, which the thread holds while it reads. */
+	pthread_mutex_t source_lock;
+	int source_fd;
+	recorder_source_fn source_read;
+	void *source_ctx;
+
 	pthread_mutex_t lock;           /* guards everything below */
-	pthread_cond_t cond;
+	int wake_fd;                    /* eventfd: written to wake the thread */
+	bool sleeping;                  /* the thread waits in poll() */
 	exec_record *head, *tail;
 	size_t queued;
 	bool stopping;
@@ -146,10 +154,12 @@ int recorder_new(santad_counters *counters, recorder **ret)
 	r->counters = counters;
 	r->log_fd = -1;
 	r->type = SANTA_LOG_NULL;
+	r->source_fd = -1;
+	pthread_mutex_init(&r->source_lock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
 	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (r->event_fd < 0) {
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->event_fd < 0 || r->wake_fd < 0) {
 		int err = -errno;
 
 		recorder_free(r);
@@ -178,15 +188,26 @@ recorder *recorder_free(recorder *r)
 		close(r->log_fd);
 	if (r->event_fd >= 0)
 		close(r->event_fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	if (r->syslog_open)
 		closelog();
 	free(r->path);
 	free(r->new_path);
 	free(r->out);
 	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->source_lock);
 	free(r);
 	return NULL;
+}
+
+/* Wake the thread if it waits (the lock held). */
+static void wake_locked(recorder *r)
+{
+	if (r->sleeping) {
+		(void)!eventfd_write(r->wake_fd, 1);
+		r->sleeping = false;
+	}
 }
 
 static int open_log(const char *path)
@@ -227,7 +248,7 @@ int recorder_configure(recorder *r, santa_log_type type, const char *path)
 		r->new_path = NULL;
 		r->type = type;
 	}
-	pthread_cond_signal(&r->cond);
+	wake_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -241,8 +262,21 @@ void recorder_reopen(recorder *r)
 {
 	pthread_mutex_lock(&r->lock);
 	r->reopen = true;
-	pthread_cond_signal(&r->cond);
+	wake_locked(r);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void recorder_set_source(recorder *r, int fd, recorder_source_fn read, void *ctx)
+{
+	/* Taken only while the thread does not read the old source. */
+	pthread_mutex_lock(&r->source_lock);
+	r->source_fd = fd;
+	r->source_read = read;
+	r->source_ctx = ctx;
+	pthread_mutex_unlock(&r->source_lock);
+	/* Polled from now on (a thread in poll() on the old one comes back
+	 * and polls the new one). */
+	(void)!eventfd_write(r->wake_fd, 1);
 }
 
 bool recorder_push(recorder *r, exec_record *rec)
@@ -261,7 +295,7 @@ bool recorder_push(recorder *r, exec_record *rec)
 			r->head = rec;
 		r->tail = rec;
 		r->queued++;
-		pthread_cond_signal(&r->cond);
+		wake_locked(r);
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (!ok)
@@ -851,25 +885,39 @@ static void retry_waiting(recorder *r, uint64_t now, bool give_up)
 	r->n_waiting = kept;
 }
 
-/* Wait for records; with some waiting for their exec to complete, only
- * briefly. Called and returns with the lock held. */
+/* Wait for records, or for the source to be readable; with some records
+ * waiting for their exec to complete, only briefly. Called and returns
+ * with the lock held. */
 static void wait_for_work(recorder *r)
 {
-	struct timespec ts;
+	const struct timespec retry = { 0, 500 * 1000 };
+	struct pollfd pfd[2] = { { .fd = r->wake_fd, .events = POLLIN } };
+	eventfd_t v;
+	nfds_t n = 1;
 
 	if (r->head || r->stopping || r->reopen || r->reconfigure)
 		return;
-	if (!r->n_waiting) {
-		pthread_cond_wait(&r->cond, &r->lock);
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += 500 * 1000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	r->sleeping = true;
+	pthread_mutex_unlock(&r->lock);
+	/* Read without the source lock: a source replaced meanwhile writes
+	 * wake_fd, and poll() keeps its own reference to what it polls. */
+	pthread_mutex_lock(&r->source_lock);
+	if (r->source_fd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = r->source_fd, .events = POLLIN };
+	pthread_mutex_unlock(&r->source_lock);
+	(void)ppoll(pfd, n, r->n_waiting ? &retry : NULL, NULL);
+	(void)eventfd_read(r->wake_fd, &v);
+	pthread_mutex_lock(&r->lock);
+	r->sleeping = false;
+}
+
+/* Let the source hand over what it has (it pushes records). */
+static void read_source(recorder *r)
+{
+	pthread_mutex_lock(&r->source_lock);
+	if (r->source_fd >= 0 && r->source_read)
+		r->source_read(r->source_ctx);
+	pthread_mutex_unlock(&r->source_lock);
 }
 
 static void *recorder_main(void *arg)
@@ -886,6 +934,9 @@ static void *recorder_main(void *arg)
 
 		wait_for_work(r);
 		apply_config(r);
+		pthread_mutex_unlock(&r->lock);
+		read_source(r);
+		pthread_mutex_lock(&r->lock);
 		batch = r->head;
 		r->head = r->tail = NULL;
 		r->queued = 0;
@@ -902,8 +953,9 @@ static void *recorder_main(void *arg)
 		}
 		retry_waiting(r, now_usec(CLOCK_MONOTONIC), stopping);
 		out_flush(r);
-		/* Let records gather rather than be woken for each: pushing is
-		 * then a lock and no wake-up, on the decision threads. */
+		/* Let records and notifications gather rather than be woken
+		 * for each: pushing is then a lock and no wake-up, on the
+		 * decision threads, and an exec does not wake us either. */
 		if (had_work && !stopping)
 			nanosleep(&batch_pause, NULL);
 
@@ -917,15 +969,8 @@ static void *recorder_main(void *arg)
 
 int recorder_start(recorder *r)
 {
-	pthread_condattr_t ca;
 	int err;
 
-	/* Timed waits measure CLOCK_MONOTONIC, like the records' stamps. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_destroy(&r->cond);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&r->lock);
 	r->reopen = true;
 	r->started = true;
@@ -945,7 +990,7 @@ void recorder_stop(recorder *r)
 	atomic_store(&r->stop_requested, true);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
-	pthread_cond_signal(&r->cond);
+	(void)!eventfd_write(r->wake_fd, 1);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	r->started = false;

@@ -2,14 +2,19 @@
 /*
  * The recorder: everything that happens after the kernel has its answer.
  * The decision threads hand it records through a bounded queue and go on;
- * its own thread reads /proc, writes the event log (file, syslog, json or
- * nothing), writes block messages on terminals, and builds the events the
- * sync server gets, which the main loop stores.
+ * its own thread reads the exec notifications, reads /proc, writes the
+ * event log (file, syslog, json or nothing), writes block messages on
+ * terminals, and builds the events the sync server gets, which the main
+ * loop stores.
  *
  * Bounds: allow records are dropped (and counted) once the queue holds
  * RECORDER_ALLOW_LIMIT records; denial records are admitted up to the larger
  * RECORDER_QUEUE_LIMIT, so that every denial is logged, every time, unless
- * the log itself cannot keep up for that long. Pushing never blocks.
+ * the log itself cannot keep up for that long. Pushing never blocks. Exec
+ * notifications not read yet wait in the kernel's queue of the
+ * notification group (16384 events), whatever holds the thread up (a log
+ * nobody reads); beyond that the kernel drops them and queues an overflow
+ * event instead, counted with the fanotify overflows.
  *
  * ALLOW lines come from the FAN_OPEN_EXEC notification, which the kernel
  * queues for every exec, also for those it allowed by itself from an ignore
@@ -21,19 +26,21 @@
  * and otherwise logs the line without args= rather than with someone
  * else's. A denied exec never runs, so DENY lines have no args.
  *
- * The ids (uid, gid, ppid) are read (from a pidfd, procinfo.h) by the
- * thread that reads the notifications, as soon as it sees one; it reads
- * them in batches, at most one per AUTH_NOTIFY_PAUSE_USEC (auth.c), so a
- * process that has exited and been reaped by then (a program that runs
- * for less than a millisecond, exec'd right after another) is logged with
- * uid=-1 and empty names: fanotify says nothing but the pid. Such a record
+ * The recorder's own thread reads the notifications (recorder_set_source)
+ * and reads the ids (uid, gid, ppid; from a pidfd, procinfo.h) as soon as
+ * it sees one. It reads them in batches, at most one batch per
+ * RECORDER_BATCH_PAUSE_USEC, since every wake-up costs more than what it
+ * does for an exec; so a process that has exited and been reaped by then
+ * (a program that runs for less than a millisecond, exec'd right after
+ * another) is logged with uid=-1 and empty names: fanotify says nothing
+ * but the pid. Such a record
  * is marked proc_gone, and the recorder reads nothing more about its pid
  * (which may be another process's by then). Denied processes cannot exit
  * first: their ids are read before the answer.
  *
- * The same thread takes the file's path and, for a script, its #!
- * interpreter from the event's descriptor and closes it at once
- * (exec_record_set_file): queued lines hold no open files.
+ * It takes the file's path and, for a script, its #! interpreter from the
+ * event's descriptor and closes it at once (exec_record_set_file): records
+ * waiting for their exec to complete hold no open files.
  *
  * A dynamic program's exec also opens its ELF interpreter (ld-linux) for
  * exec, and a script's exec opens the script and then its interpreter;
@@ -142,6 +149,14 @@ struct gui;
 void recorder_set_gui(recorder *r, struct gui *g);
 /* Reopen the log file (SIGHUP after logrotate moved it). */
 void recorder_reopen(recorder *r);
+/* Have the recorder's thread call READ(CTX) whenever FD is readable, and
+ * once per batch, before it takes the records queued: READ reads what FD
+ * has and pushes records (recorder_push). The authorizer's exec
+ * notifications come this way, so that one thread, woken once per batch,
+ * both reads them and logs them. FD -1: none. Once this returns, the
+ * thread no longer calls the previous READ. Any thread. */
+typedef void (*recorder_source_fn)(void *ctx);
+void recorder_set_source(recorder *r, int fd, recorder_source_fn read, void *ctx);
 
 /* Sync events built by the recorder, for the main loop to store: an
  * eventfd that becomes readable when some wait, and the queue itself. */
