@@ -3,11 +3,24 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "sync.pb-c.h"
+
+/* As the original's santad: the events of one file (or one bundle) go to
+ * the service at most once per ten minutes; later ones wait in the store
+ * for the next full sync. Kept here, not only in the service, so that it
+ * holds when the service restarts. */
+#define SYNCLINK_BACKOFF_USEC (600ULL * 1000000)
+#define SYNCLINK_RECENT_MAX 1024
+
+typedef struct synclink_recent {
+	char key[65];                   /* file or bundle SHA-256, hex */
+	uint64_t usec;                  /* CLOCK_MONOTONIC of the hand-over */
+} synclink_recent;
 
 struct synclink {
 	sd_event *ev;
@@ -22,6 +35,7 @@ struct synclink {
 	uint64_t retry_usec;
 	sd_event_source *retry;
 	sd_event_source *heartbeat;
+	synclink_recent recent[SYNCLINK_RECENT_MAX];
 };
 
 typedef struct probe {
@@ -165,16 +179,61 @@ static int post(synclink *l, Santa__Event *const *events, size_t n, uint64_t tim
 	return ipc_call_async(l->conn, l->post_events, &req.base, -1, timeout, cb, userdata);
 }
 
+/* A bundle's events back off by the bundle's hash, others by the file's. */
+static const char *event_key(const Santa__Event *ev)
+{
+	if (ev->file_bundle_hash && *ev->file_bundle_hash)
+		return ev->file_bundle_hash;
+	return ev->file_sha256 ? ev->file_sha256 : "";
+}
+
+/* Whether KEY was handed over in the last ten minutes; if not, note it
+ * now, in place of the oldest entry. */
+static bool recently_posted(synclink *l, const char *key, uint64_t now)
+{
+	synclink_recent *oldest = &l->recent[0];
+
+	if (!*key || strlen(key) >= sizeof(oldest->key))
+		return false;
+	for (size_t i = 0; i < SYNCLINK_RECENT_MAX; i++) {
+		synclink_recent *r = &l->recent[i];
+
+		if (r->usec && now - r->usec < SYNCLINK_BACKOFF_USEC && strcmp(r->key, key) == 0)
+			return true;
+		if (r->usec < oldest->usec)
+			oldest = r;
+	}
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	oldest->usec = now ? now : 1;
+	return false;
+}
+
 void synclink_post_events(synclink *l, Santa__Event *const *events, size_t n)
 {
+	Santa__Event **fresh;
+	size_t k = 0;
+	uint64_t now;
 	int r;
 
 	if (!l || !l->path || !n)
 		return;
-	r = post(l, events, n, SYNCLINK_CALL_USEC, post_done, l);
+	if (!l->ready) {
+		log_debug("Not handing %zu events to santasyncservice now (not connected): the "
+			  "next sync uploads them", n);
+		return;
+	}
+	fresh = calloc(n, sizeof(*fresh));
+	if (!fresh)
+		return;
+	sd_event_now(l->ev, CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < n; i++)
+		if (!recently_posted(l, event_key(events[i]), now))
+			fresh[k++] = events[i];
+	r = k ? post(l, fresh, k, SYNCLINK_CALL_USEC, post_done, l) : 0;
 	if (r < 0)
 		log_debug("Not handing %zu events to santasyncservice now (%s): the next sync "
-			  "uploads them", n, ipc_strerror(r));
+			  "uploads them", k, ipc_strerror(r));
+	free(fresh);
 }
 
 static int heartbeat_fired(sd_event_source *s, uint64_t usec, void *userdata)

@@ -9,7 +9,9 @@
  * starts it again). Events of blocked executions are handed to the service
  * at once (PostEvents), as the original's santad does; the service uploads
  * them and removes them from santad's store. Everything else the service
- * pulls from santad's control socket. An empty PostEvents every
+ * pulls from santad's control socket. As the original's santad, the
+ * events of one file (or bundle) are handed over at most once per ten
+ * minutes; the rest wait in the store. An empty PostEvents every
  * SYNCLINK_HEARTBEAT_USEC tells whether the service still answers.
  *
  * Main loop thread only. Never blocks: every call is asynchronous.
@@ -36,8 +38,10 @@ int synclink_new(sd_event *ev, const ipc_trust *trust, const char *socket_path,
 		 synclink **ret);
 synclink *synclink_free(synclink *l);
 
-/* Hand EVENTS (stored, with their ids) to the service. Dropped when it is
- * not connected: the next full sync uploads them from the store. */
+/* Hand EVENTS (stored, with their ids) to the service, but not those of a
+ * file or bundle handed over in the last ten minutes. Not handed over when
+ * the service is not connected: the next full sync uploads them from the
+ * store. */
 void synclink_post_events(synclink *l, Santa__Event *const *events, size_t n);
 
 /* "not configured", "connecting", "running" or "not answering". */

@@ -638,7 +638,11 @@ static size_t svc_filter_events(svc *s, Santa__PostEventsRequest *req)
 	for (size_t i = 0; i < req->n_events; i++) {
 		Santa__Event *ev = req->events[i];
 
-		if (svc_recently_uploaded(s, ev->file_sha256, now)) {
+		/* Keyed as santad keys them: a bundle's events by its hash. */
+		const char *key = ev->file_bundle_hash && *ev->file_bundle_hash ?
+					  ev->file_bundle_hash : ev->file_sha256;
+
+		if (svc_recently_uploaded(s, key, now)) {
 			protobuf_c_message_free_unpacked(&ev->base, NULL);
 			continue;
 		}

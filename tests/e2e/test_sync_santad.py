@@ -11,11 +11,13 @@ are not retried: 4xx answers, truncated or wrong JSON, endless cursors.
 import errno
 import json
 import os
+import signal
 import subprocess
 import time
 
 import pytest
 
+import proclib
 from conftest import copy_program, exec_status, sha256_of
 from sync_server import SyncServer, rule
 from synclib import MACHINE_ID, hexhash, wait_until
@@ -320,4 +322,30 @@ def test_server_settings_persist_across_a_restart(synced, server):
     assert st["sync"]["last_successful_full"] == last
     assert exec_status(unknown) == errno.EPERM
     assert exec_status(in_scope) == 0
+    require_alive(d)
+
+
+def test_upload_backoff_survives_a_service_restart(synced, server):
+    """The ten-minute backoff per file is santad's, as in the original: a
+    restarted sync service does not upload the same blocked file at once."""
+    d = synced()
+    bad = copy_program(d.watch_dir, "bad-twice", source="/bin/sleep", extra=b"sync-twice")
+    server.rules = [rule(sha256_of(bad), "BLOCKLIST")]
+    assert d.sync().returncode == 0
+    server.reset_log()
+    assert exec_status(bad, "0.05") == errno.EPERM
+    assert wait_until(lambda: server.stages() == ["eventupload"], 15), server.stages()
+
+    pid = proclib.service_pid(d.pid, "santasyncservice")
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    # santad connects again, which starts a new service, which syncs.
+    assert proclib.wait_service(d.pid, "santasyncservice", timeout=15, other_than=pid)
+    assert wait_until(lambda: "postflight" in server.stages(), 20), server.stages()
+    server.reset_log()
+
+    assert exec_status(bad, "0.05") == errno.EPERM
+    assert wait_until(lambda: d.status()["database"]["events_pending_upload"] == 1, 10)
+    time.sleep(1)
+    assert server.stages() == []
     require_alive(d)
