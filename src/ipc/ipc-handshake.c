@@ -334,6 +334,7 @@ int ipc_rx_hello_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r,
 {
 	ProtobufCMessage *msg;
 	Santa__Ipc__HelloReply *hr;
+	uint32_t version;
 
 	if (ipc_unpack(&santa__ipc__hello_reply__descriptor, m->data, m->len, &msg) < 0) {
 		snprintf(why, IPC_WHY_MAX, "undecodable hello reply");
@@ -341,13 +342,12 @@ int ipc_rx_hello_reply(ipc_conn *c, const struct ipc_msg *m, struct ipc_rcvd *r,
 	}
 	hr = (Santa__Ipc__HelloReply *)msg;
 	c->privileged = hr->privileged;
-	if (hr->protocol_version != IPC_PROTOCOL_VERSION) {
-		protobuf_c_message_free_unpacked(msg, NULL);
-		snprintf(why, IPC_WHY_MAX, "hello reply of protocol version %u",
-			 hr->protocol_version);
+	version = hr->protocol_version;
+	protobuf_c_message_free_unpacked(msg, NULL);
+	if (version != IPC_PROTOCOL_VERSION) {
+		snprintf(why, IPC_WHY_MAX, "hello reply of protocol version %u", version);
 		return IPC_E_INVALID;
 	}
-	protobuf_c_message_free_unpacked(msg, NULL);
 	c->state = IPC_CONN_READY;
 	ipc_conn_flush(c);
 	if (c->state == IPC_CONN_READY && c->on_ready)
