@@ -16,6 +16,7 @@
  *                  challenge, hello reply, replies, calls, errors).
  * Each connection must end once the harness closes its end.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -311,12 +312,47 @@ static void against_client(const uint8_t *data, size_t size)
 	pump(-1);
 }
 
+static void list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char path[300], target[256];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0)
+			fprintf(stderr, "  fd %s -> %.*s\n", de->d_name, (int)n, target);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		abort();
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static unsigned runs;
+	int before, now;
+
 	if (!env.ev && !env.skip)
 		env_init();
 	if (env.skip || size < 1)
 		return 0;
+	before = count_fds();
 	switch (data[0] % 3) {
 	case 0:
 		against_server(data + 1, size - 1, false);
@@ -327,6 +363,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default:
 		against_client(data + 1, size - 1);
 		break;
+	}
+	/* Whatever the peer sent, every descriptor of the connection is
+	 * closed with it. The first input may leave the loop's own (its
+	 * timer descriptor) for good. */
+	now = count_fds();
+	if (runs++ > 0 && now > before) {
+		fprintf(stderr, "fuzz-ipc-conn: %d descriptors left open (mode %d):\n",
+			now - before, data[0] % 3);
+		list_fds();
+		abort();
 	}
 	return 0;
 }

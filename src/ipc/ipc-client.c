@@ -116,6 +116,8 @@ static int client_recv(ipc_client *cl, uint64_t deadline, struct ipc_msg *m, str
 		if (e == -EAGAIN || e == -EINTR)
 			continue;
 		if (e < 0 || r->n == 0) {
+			/* An empty datagram may still carry descriptors. */
+			ipc_rcvd_close(r);
 			client_drop(cl);
 			return IPC_E_DISCONNECTED;
 		}

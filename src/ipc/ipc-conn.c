@@ -927,6 +927,8 @@ static int conn_read_one(ipc_conn *c, char *why)
 	if (e == -EAGAIN || e == -EINTR)
 		return 0;
 	if (e < 0 || r.n == 0) {
+		/* An empty datagram may still carry descriptors and a pidfd. */
+		ipc_rcvd_close(&r);
 		if (e < 0)
 			snprintf(why, IPC_WHY_MAX, "receiving: %s", strerror(-e));
 		else if (c->state != IPC_CONN_READY)
