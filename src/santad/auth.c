@@ -171,8 +171,6 @@ static void flush_kernel(authorizer *a)
 
 /* --- records --- */
 
-static char *fd_path(int fd);
-
 static exec_record *denied_record(pid_t pid, int fd, const policy *pol)
 {
 	exec_record *rec = exec_record_new(RECORD_EXEC_DENIED, pid);
@@ -182,7 +180,7 @@ static exec_record *denied_record(pid_t pid, int fd, const policy *pol)
 	/* The path now, not the descriptor: a flood of denials queued for a
 	 * slow log must not hold thousands of descriptors (the kernel denies
 	 * an event it has no descriptor for, even in MONITOR). */
-	rec->path = fd_path(fd);
+	rec->path = procinfo_fd_path(fd);
 	rec->decision = SANTAD_DECISION_DENY;
 	rec->pol = policy_ref((policy *)pol);
 	/* Before the answer: once denied, the process may exit at once. */
@@ -635,11 +633,6 @@ static void read_notifications(void *arg)
 
 /* --- hash workers --- */
 
-static char *fd_path(int fd)
-{
-	return procinfo_fd_path(fd);
-}
-
 /* Hash J's file; 0, or -ESTALE when it changed while being read. */
 static int hash_job(authorizer *a, job *j, uint8_t *sha)
 {
@@ -721,7 +714,7 @@ static void add_event_record(authorizer *a, job *j, const verdict *v, const uint
 	if (!rec)
 		return;
 	rec->decision = v->decision;
-	rec->path = fd_path(j->fd);
+	rec->path = procinfo_fd_path(j->fd);
 	rec->pol = policy_ref(a->pol);
 	record_verdict(rec, v, sha, a->pol);
 	list_add(l, rec);
@@ -773,7 +766,7 @@ static void run_job(authorizer *a, job *j)
 {
 	uint8_t sha[SANTA_SHA256_LEN];
 	int err = hash_job(a, j, sha);
-	char *path = err ? NULL : fd_path(j->fd);
+	char *path = err ? NULL : procinfo_fd_path(j->fd);
 	record_list l = { 0 };
 	policy *pol;
 	ruleset *rs;

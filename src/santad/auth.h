@@ -11,8 +11,9 @@
  * closes each event's descriptor once the line's record has what it needs
  * (recorder.h). A permission event for a file in the decision cache is
  * answered at once. Otherwise the file (the event's own descriptor, never a
- * path opened again) goes to a pool of hash workers; concurrent execs of the same file wait for the same hash. Each
- * event has a deadline (DecisionTimeoutMs): when it passes, the event is
+ * path opened again) goes to a pool of hash workers; concurrent execs of
+ * the same file wait for the same hash. Each event has a deadline
+ * (DecisionTimeoutMs): when it passes, the event is
  * answered by FailClosed (deny only in LOCKDOWN) and the hash finishes into
  * the cache for the next exec. A file that cannot be read gets the same
  * answer. Nothing on this path waits for a log write, a database, the main

@@ -89,7 +89,6 @@ exec_record *exec_record_new(record_kind kind, pid_t pid)
 		return NULL;
 	rec->kind = kind;
 	rec->pid = pid;
-	rec->fd = -1;
 	clock_gettime(CLOCK_REALTIME, &rec->when);
 	rec->mono_usec = now_usec(CLOCK_MONOTONIC);
 	return rec;
@@ -99,8 +98,6 @@ void exec_record_free(exec_record *rec)
 {
 	if (!rec)
 		return;
-	if (rec->fd >= 0)
-		close(rec->fd);
 	free(rec->path);
 	free(rec->interp);
 	free(rec->custom_msg);
@@ -496,13 +493,6 @@ static void apply_config(recorder *r)
 
 /* --- building lines --- */
 
-static char *record_path(exec_record *rec)
-{
-	if (!rec->path && rec->fd >= 0)
-		rec->path = procinfo_fd_path(rec->fd);
-	return rec->path;
-}
-
 static void fill_line(exec_record *rec, const proc_info *pi, char *sha_hex,
 		      const char *args, eventlog_exec *e)
 {
@@ -522,7 +512,7 @@ static void fill_line(exec_record *rec, const proc_info *pi, char *sha_hex,
 	e->gid = pi->gid;
 	e->group = pi->group;
 	e->mode = rec->pol && rec->pol->mode == SANTA_MODE_LOCKDOWN ? 'L' : 'M';
-	e->path = record_path(rec);
+	e->path = rec->path;
 	e->args = args;
 }
 
@@ -569,7 +559,7 @@ static char *xstrdup_or_empty(const char *s)
 
 static int event_fill_file(Santa__Event *ev, exec_record *rec)
 {
-	const char *path = record_path(rec);
+	const char *path = rec->path;
 	const char *slash = path ? strrchr(path, '/') : NULL;
 	char hex[SANTA_SHA256_HEX_LEN + 1] = "";
 
@@ -669,16 +659,6 @@ static recent_image *recent_slot(recorder *r, pid_t pid)
 	return &r->recent[(unsigned)pid % RECENT_SLOTS];
 }
 
-/* The interpreter REC's script names on its #! line, or false when it is
- * not a script. */
-static bool script_interpreter(const exec_record *rec, char *buf, size_t size)
-{
-	if (rec->interp) {
-		snprintf(buf, size, "%s", rec->interp);
-		return true;
-	}
-	return fd_interpreter(rec->fd, buf, size);
-}
 
 static bool exe_is_path(pid_t pid, const char *path)
 {
@@ -718,8 +698,7 @@ static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
 static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 {
 	recent_image *img = recent_slot(r, rec->pid);
-	char interp[PATH_MAX];
-	bool script;
+	bool script = rec->interp != NULL;
 	int is;
 
 	if (rec->proc_gone) {
@@ -746,8 +725,7 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		finish_allowed(r, rec, false);
 		return true;
 	}
-	script = script_interpreter(rec, interp, sizeof(interp));
-	if (script && exe_is_path(rec->pid, interp)) {
+	if (script && exe_is_path(rec->pid, rec->interp)) {
 		/* A script, now run by its interpreter: the interpreter's
 		 * command line is the script's, with its arguments. */
 		finish_allowed(r, rec, true);
@@ -774,7 +752,7 @@ static void show_block_in_gui(recorder *r, exec_record *rec, const proc_info *pi
 			      const char *sha_hex)
 {
 	gui_block_info b = {
-		.path = record_path(rec),
+		.path = rec->path,
 		.sha256 = sha_hex,
 		.reason = rec->reason,
 		.custom_msg = rec->custom_msg,
@@ -821,7 +799,7 @@ static void handle_denied(recorder *r, exec_record *rec)
 	if (!p || p->silent_tty || !pi.tty_nr)
 		return;
 	tty_block_info info = {
-		.path = record_path(rec),
+		.path = rec->path,
 		.sha256 = rec->has_sha256 ? hex : NULL,
 		.parent_comm = pi.parent_comm,
 		.ppid = pi.ppid,

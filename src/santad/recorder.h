@@ -88,7 +88,6 @@ typedef struct exec_record {
 	struct exec_record *next;
 	record_kind kind;
 	pid_t pid;
-	int fd;                 /* the file, or -1; the recorder closes it */
 	char *interp;           /* a script's #! interpreter (set_file), owned */
 	uint64_t dev;
 	uint64_t ino;
@@ -100,7 +99,7 @@ typedef struct exec_record {
 	bool has_sha256;
 	uint8_t sha256[SANTA_SHA256_LEN];
 	const char *explain;    /* static, or NULL */
-	char *path;             /* NULL: read from fd */
+	char *path;             /* NULL: unknown */
 	char *custom_msg;       /* the deciding rule's, owned */
 	char *custom_url;
 	bool store_event;       /* also an event for the sync server */
@@ -114,7 +113,7 @@ typedef struct exec_record {
 	size_t n_fields;
 } exec_record;
 
-/* A record with every field empty, fd -1, times now; NULL when OOM. */
+/* A record with every field empty, times now; NULL when OOM. */
 exec_record *exec_record_new(record_kind kind, pid_t pid);
 void exec_record_free(exec_record *rec);
 /* Take REC's path and, for a script, its interpreter from FD (the file
