@@ -29,7 +29,9 @@ typedef struct proc_info {
  * uid/gid -1 and empty names). No user or group names: those may need NSS
  * (a network directory), see procinfo_names. Safe to call while PID is
  * blocked in an exec we are deciding: neither takes its memory map lock
- * nor its exec lock. */
+ * nor its exec lock. stat (and status) hold a reference to PID's address
+ * space while they are read (see procinfo_args), so PARENT is only asked
+ * for a process held in its exec (a denial) or for a sync event. */
 int procinfo_read_ids(pid_t pid, proc_info *info, bool parent);
 /* Fill INFO's user and group names from its ids. */
 void procinfo_names(proc_info *info);
