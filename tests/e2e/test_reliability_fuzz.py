@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every fuzz harness, run with libFuzzer and AddressSanitizer for a few
+"""Every fuzz harness, run with libFuzzer, ASan and UBSan for a few
 seconds on each script/test run (script/fuzz; run it by hand for longer).
 
 The corpus replays (meson test --suite fuzz) check the stored inputs still
@@ -28,5 +28,5 @@ def test_every_fuzz_harness_briefly(build_dir, rel_summary):
     harnesses = sorted(p.name for p in (ROOT / "src").glob("*/fuzz-*.c"))
     assert len(ok) >= len(harnesses), (harnesses, lines)
     runs = sum(int(m.group(1)) for l in ok if (m := re.search(r"ok, (\d+) runs", l)))
-    rel_summary("fuzz", f"{len(ok)} harnesses under libFuzzer+ASan for {SECONDS_EACH} s "
+    rel_summary("fuzz", f"{len(ok)} harnesses under libFuzzer+ASan+UBSan for {SECONDS_EACH} s "
                 f"each, {runs} inputs run, crashes/leaks/timeouts 0")
