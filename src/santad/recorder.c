@@ -902,7 +902,8 @@ static void *recorder_main(void *arg)
 {
 	const struct timespec batch_pause = { 0, RECORDER_BATCH_PAUSE_USEC * 1000 };
 	recorder *r = arg;
-	bool had_work;
+	uint64_t prev_wake = 0;
+	size_t n_work;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -922,20 +923,26 @@ static void *recorder_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 
 		now = now_usec(CLOCK_MONOTONIC);
-		had_work = batch != NULL;
+		n_work = 0;
 		while (batch) {
 			exec_record *rec = batch;
 
+			n_work++;
 			batch = rec->next;
 			handle_record(r, rec, now);
 		}
 		retry_waiting(r, now_usec(CLOCK_MONOTONIC), stopping);
 		out_flush(r);
-		/* Let records and notifications gather rather than be woken
-		 * for each: pushing is then a lock and no wake-up, on the
-		 * decision threads, and an exec does not wake us either. */
-		if (had_work && !stopping)
+		/* When busy (a burst, or woken again soon after the last
+		 * time), let records and notifications gather rather than be
+		 * woken for each: pushing is then a lock and no wake-up, on
+		 * the decision threads, and an exec does not wake us either.
+		 * Otherwise the next one is read at once, while its process
+		 * probably still runs. */
+		if (n_work && !stopping &&
+		    (n_work >= RECORDER_BURST || now - prev_wake < RECORDER_BUSY_GAP_USEC))
 			nanosleep(&batch_pause, NULL);
+		prev_wake = now;
 
 		pthread_mutex_lock(&r->lock);
 		if (stopping && !r->head)

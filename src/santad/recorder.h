@@ -28,12 +28,12 @@
  *
  * The recorder's own thread reads the notifications (recorder_set_source)
  * and reads the ids (uid, gid, ppid; from a pidfd, procinfo.h) as soon as
- * it sees one. It reads them in batches, at most one batch per
- * RECORDER_BATCH_PAUSE_USEC, since every wake-up costs more than what it
- * does for an exec; so a process that has exited and been reaped by then
- * (a program that runs for less than a millisecond, exec'd right after
- * another) is logged with uid=-1 and empty names: fanotify says nothing
- * but the pid. Such a record
+ * it sees one. When execs come fast it reads them in batches, at most one
+ * batch per RECORDER_BATCH_PAUSE_USEC, since every wake-up costs more than
+ * all it does for an exec; so a process that has exited and been reaped
+ * by then (a program that runs for less than a millisecond, in a storm of
+ * execs) is logged with uid=-1 and empty names: fanotify says nothing but
+ * the pid. Such a record
  * is marked proc_gone, and the recorder reads nothing more about its pid
  * (which may be another process's by then). Denied processes cannot exit
  * first: their ids are read before the answer.
@@ -72,7 +72,13 @@
 #define RECORDER_EVENT_LIMIT 4096u
 #define RECORDER_ARGS_MAX 8192u
 #define RECORDER_LINE_FIELDS_MAX 16u
+/* The pause after a batch, taken when the recorder is busy: the batch had
+ * RECORDER_BURST records or more (a dynamic program's exec brings two
+ * notifications, its own and its ELF interpreter's; a script's three), or
+ * the previous wake-up was less than RECORDER_BUSY_GAP_USEC before. */
 #define RECORDER_BATCH_PAUSE_USEC 1000u
+#define RECORDER_BURST 4u
+#define RECORDER_BUSY_GAP_USEC 500u
 /* How long, once santad stops, the recorder waits for a log reader that
  * does not read before it drops what is left. */
 #define RECORDER_STOP_WAIT_USEC (1000 * 1000u)
