@@ -41,6 +41,7 @@ struct job {
 	job *prev, *next;               /* the in-flight list */
 	file_key key;
 	int fd;                         /* our own dup of the first event's */
+	bool script;                    /* the file starts with #! */
 	perm_req *waiters;
 	exec_record *notifs;            /* ALLOW lines waiting for the hash */
 };
@@ -457,16 +458,19 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 	r = procinfo_read_ids(pid, &rec->proc, false);
 	rec->has_proc = r == 0;
 	rec->proc_gone = r == -ESRCH;
-	/* The path and the #! line now, so that the descriptor is closed
-	 * below: a record may wait for its exec to complete, or in a queue. */
-	r = exec_record_set_file(rec, fd);
+	pthread_mutex_lock(&a->lock);
+	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
+		 ce.decision == SANTAD_DECISION_ALLOW;
+	pthread_mutex_unlock(&a->lock);
+	/* The path and the #! line (unless the cache knows it has none) now,
+	 * so that the descriptor is closed below: a record may wait for its
+	 * exec to complete, or in a queue. */
+	r = exec_record_set_file(rec, fd, cached && !ce.script);
 	if (r < 0)
 		log_debug("Reading the path of a file pid %d executed failed: %s", (int)pid,
 			  strerror(-r));
 	pthread_mutex_lock(&a->lock);
 	rec->pol = policy_ref(a->pol);
-	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
-		 ce.decision == SANTAD_DECISION_ALLOW;
 	if (cached) {
 		rec->reason = ce.reason;
 		rec->has_sha256 = true;
@@ -638,8 +642,12 @@ static int hash_job(authorizer *a, job *j, uint8_t *sha)
 {
 	struct stat st;
 	file_key after;
-	int r = santa_hash_fd(j->fd, sha, NULL);
+	char head[2];
+	int r;
 
+	/* For the cache: a cached exec's line then need not look for a #!. */
+	j->script = pread(j->fd, head, sizeof(head), 0) == 2 && head[0] == '#' && head[1] == '!';
+	r = santa_hash_fd(j->fd, sha, NULL);
 	atomic_fetch_add(&a->counters->exec_hashed, 1);
 	if (r < 0)
 		return r;
@@ -730,6 +738,7 @@ static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
 			.decision = v->decision,
 			.reason = v->reason,
 			.silent = v->silent,
+			.script = j->script,
 			.stamp_usec = mono_usec(),
 		};
 

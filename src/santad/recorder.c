@@ -129,14 +129,15 @@ static bool fd_interpreter(int fd, char *buf, size_t size)
 	return true;
 }
 
-int exec_record_set_file(exec_record *rec, int fd)
+int exec_record_set_file(exec_record *rec, int fd, bool not_script)
 {
 	char buf[PATH_MAX];
 
 	free(rec->path);
 	if (!(rec->path = procinfo_fd_path(fd)))
 		return -ENOENT;
-	if (fd_interpreter(fd, buf, sizeof(buf)) && !(rec->interp = strdup(buf)))
+	if (!not_script && fd_interpreter(fd, buf, sizeof(buf)) &&
+	    !(rec->interp = strdup(buf)))
 		return -ENOMEM;
 	return 0;
 }
@@ -708,7 +709,14 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		return true;
 	}
 	is = procinfo_exe_is(rec->pid, rec->dev, rec->ino);
-	if (is == 1) {
+	if (is < 0) {
+		/* Gone already (or a kernel thread): what it ran is unknown. */
+		finish_allowed(r, rec, false);
+		return true;
+	}
+	/* The file itself now runs, or a script now run by its interpreter
+	 * (whose command line is the script's, with its arguments). */
+	if (is == 1 || (script && exe_is_path(rec->pid, rec->interp))) {
 		char *args = NULL;
 
 		/* The new image is in place, but its arguments are only set up
@@ -716,19 +724,9 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
 		if (!args && now < rec->mono_usec + RECORDER_ARGS_WAIT_USEC)
 			return false;
-		*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
+		if (is == 1)
+			*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
 		finish_allowed_args(r, rec, args, false);
-		return true;
-	}
-	if (is < 0) {
-		/* Gone already (or a kernel thread): what it ran is unknown. */
-		finish_allowed(r, rec, false);
-		return true;
-	}
-	if (script && exe_is_path(rec->pid, rec->interp)) {
-		/* A script, now run by its interpreter: the interpreter's
-		 * command line is the script's, with its arguments. */
-		finish_allowed(r, rec, true);
 		return true;
 	}
 	if (!script && img->pid == rec->pid &&

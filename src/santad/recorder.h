@@ -122,9 +122,10 @@ typedef struct exec_record {
 /* A record with every field empty, times now; NULL when OOM. */
 exec_record *exec_record_new(record_kind kind, pid_t pid);
 void exec_record_free(exec_record *rec);
-/* Take REC's path and, for a script, its interpreter from FD (the file
- * executed), so that FD can be closed now. -errno when FD has no path. */
-int exec_record_set_file(exec_record *rec, int fd);
+/* Take REC's path and, unless NOT_SCRIPT says the file is known not to be
+ * a script, its #! interpreter from FD (the file executed), so that FD can
+ * be closed now. -errno when FD has no path. */
+int exec_record_set_file(exec_record *rec, int fd, bool not_script);
 
 typedef struct recorder recorder;
 

@@ -235,3 +235,20 @@ def test_no_descriptor_of_an_executed_file_is_kept(santad):
         if target.startswith(str(santad.watch_dir)):
             held.append(target)
     assert held == []
+
+
+def test_a_cached_script_is_logged_with_its_arguments(santad):
+    """The second exec of a script is decided by the kernel's ignore mark;
+    its line still has the interpreter's command line as its arguments
+    (the cache remembers that the file starts with #!)."""
+    script = santad.watch_dir / "twice.sh"
+    script.write_text("#!/bin/sh\nsleep 0.05\n")
+    os.chmod(script, 0o755)
+    for arg in ("one", "two"):
+        assert subprocess.run([str(script), arg], timeout=20).returncode == 0
+    hits = santad.wait_log(lambda line: len([x for x in santad.log_lines()
+                                             if lines_for(santad, script)(x)]) >= 2)
+    assert hits
+    lines = [x for x in santad.log_lines() if lines_for(santad, script)(x)]
+    assert [field(x, "args") for x in lines] == [f"/bin/sh {script} one",
+                                                 f"/bin/sh {script} two"], lines
