@@ -235,7 +235,8 @@ static void wait_closed(unsigned before)
 
 	while (env.closed == before) {
 		if (now_usec() > end) {
-			fprintf(stderr, "fuzz-ipc-conn: connection not closed after the peer left\n");
+			fprintf(stderr, "fuzz-ipc-conn: connection still open after the "
+				"peer left\n");
 			abort();
 		}
 		(void)sd_event_run(env.ev, 10000);
