@@ -932,7 +932,8 @@ static int conn_read_one(ipc_conn *c, char *why)
 		if (e < 0)
 			snprintf(why, IPC_WHY_MAX, "receiving: %s", strerror(-e));
 		else if (c->state != IPC_CONN_READY)
-			snprintf(why, IPC_WHY_MAX, "peer closed the connection during the handshake");
+			snprintf(why, IPC_WHY_MAX,
+				 "peer closed the connection during the handshake");
 		else
 			snprintf(why, IPC_WHY_MAX, "peer closed the connection");
 		return IPC_E_DISCONNECTED;
