@@ -45,8 +45,14 @@ void eventlog_timestamp(const struct timespec *ts, char *buf, size_t size)
 {
 	struct tm tm;
 
-	gmtime_r(&ts->tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	/* A time gmtime cannot express (a clock set to year 2^31) is logged
+	 * as the epoch rather than from an unset struct. */
+	if (!gmtime_r(&ts->tv_sec, &tm)) {
+		time_t zero = 0;
+
+		gmtime_r(&zero, &tm);
+	}
+	snprintf(buf, size, "%04ld-%02d-%02dT%02d:%02d:%02d.%03ldZ", (long)tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 ts->tv_nsec / 1000000);
 }

@@ -5,9 +5,10 @@
  * with exactly its own fields, and a JSON line parses back to the same
  * values.
  *
- * Input: a decision byte, a reason byte, the mode character, then the
- * explain, sha256, user, group, path and args values separated by NUL
- * bytes (a missing one is NULL where the format allows it).
+ * Input: a decision byte, a reason byte, the mode character, the time in
+ * seconds (8 bytes, host order), then the explain, sha256, user, group,
+ * path and args values separated by NUL bytes (a missing one is NULL where
+ * the format allows it).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,21 +53,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *v[V_MAX] = { 0 };
 	eventlog_exec e = { 0 };
+	int64_t secs;
 	size_t fields;
 	char *text, *p, *line;
 	int n = 0;
 
-	if (size < 3)
+	if (size < 3 + sizeof(int64_t))
 		return 0;
-	text = malloc(size - 3 + 1);
+	memcpy(&secs, data + 3, sizeof(secs));
+	text = malloc(size - 11 + 1);
 	if (!text)
 		abort();
-	memcpy(text, data + 3, size - 3);
-	text[size - 3] = '\0';
-	for (p = text; n < V_MAX && p <= text + (size - 3); p += strlen(p) + 1)
+	memcpy(text, data + 11, size - 11);
+	text[size - 11] = '\0';
+	for (p = text; n < V_MAX && p <= text + (size - 11); p += strlen(p) + 1)
 		v[n++] = p;
 
-	e.when = (struct timespec){ 1700000000 + data[0], (long)data[1] * 1000000 };
+	e.when = (struct timespec){ (time_t)secs, (long)data[1] * 1000000 };
 	e.decision = (santad_decision)(data[0] % 3);
 	e.reason = (santad_reason)(data[1] % (SANTAD_REASON_NOTRUNNING + 1));
 	e.mode = (char)data[2];
