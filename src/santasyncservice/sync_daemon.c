@@ -129,6 +129,15 @@ static int sync_daemon_sync_finished(void *ud, Santa__SyncStatus status)
 				SYNC_DAEMON_FINISHED_TIMEOUT_USEC, NULL);
 }
 
+static int sync_daemon_post_notification(void *ud, const char *message)
+{
+	Santa__NotificationMessage req = SANTA__NOTIFICATION_MESSAGE__INIT;
+
+	req.message = (char *)message;
+	return sync_daemon_call(ud, "PostRuleSyncNotification", &req.base,
+				SYNC_DAEMON_TIMEOUT_USEC, NULL);
+}
+
 const sync_daemon_ops sync_daemon_ipc_ops = {
 	.status = sync_daemon_status,
 	.get_settings = sync_daemon_get_settings,
@@ -137,6 +146,7 @@ const sync_daemon_ops sync_daemon_ipc_ops = {
 	.add_rules = sync_daemon_add_rules,
 	.update_settings = sync_daemon_update_settings,
 	.sync_finished = sync_daemon_sync_finished,
+	.post_notification = sync_daemon_post_notification,
 };
 
 int sync_daemon_connect(const char *path, const ipc_trust *trust, ipc_client **ret)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,6 +190,125 @@ static Santa__SyncStatus sync_stage_preflight(sync_ctx *c)
 	return SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS;
 }
 
+/* --- "NAME can now be run" --- */
+
+static bool sync_is_hash(const char *s)
+{
+	return s && strlen(s) == 64;
+}
+
+static sync_unblock_entry *sync_unblock_find(sync_unblock *u, const char *hash)
+{
+	for (size_t i = 0; i < SYNC_UNBLOCK_MAX; i++)
+		if (u->entries[i].hash[0] && strcasecmp(u->entries[i].hash, hash) == 0)
+			return &u->entries[i];
+	return NULL;
+}
+
+/* A free entry, else the oldest one. */
+static sync_unblock_entry *sync_unblock_slot(sync_unblock *u)
+{
+	sync_unblock_entry *oldest = &u->entries[0];
+
+	for (size_t i = 0; i < SYNC_UNBLOCK_MAX; i++) {
+		if (!u->entries[i].hash[0])
+			return &u->entries[i];
+		if (u->entries[i].age < oldest->age)
+			oldest = &u->entries[i];
+	}
+	return oldest;
+}
+
+/* Copy NAME, cut at a character boundary if it is too long. */
+static void sync_unblock_name(char *dst, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len >= SYNC_UNBLOCK_NAME_MAX) {
+		len = SYNC_UNBLOCK_NAME_MAX - 1;
+		while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(dst, name, len);
+	dst[len] = '\0';
+}
+
+/* An uploaded event: remember a blocked file (or bundle) by the hash that
+ * its allow rules will name, as the original keys its notifications. A
+ * bundle's event replaces what its file's earlier event left. */
+static void sync_unblock_remember(sync_unblock *u, const Santa__Event *ev)
+{
+	bool bundle = sync_is_hash(ev->file_bundle_hash);
+	const char *hash = bundle ? ev->file_bundle_hash : ev->file_sha256;
+	const char *name = bundle && ev->file_bundle_name && *ev->file_bundle_name ?
+				   ev->file_bundle_name : ev->file_name;
+	sync_unblock_entry *ent;
+
+	if (!u || !ev->decision || strncmp(ev->decision, "BLOCK_", 6) != 0 ||
+	    !sync_is_hash(hash) || !name || !*name)
+		return;
+	if (bundle && sync_is_hash(ev->file_sha256) &&
+	    (ent = sync_unblock_find(u, ev->file_sha256)) != NULL)
+		ent->hash[0] = '\0';
+	ent = sync_unblock_find(u, hash);
+	if (!ent) {
+		ent = sync_unblock_slot(u);
+		snprintf(ent->hash, sizeof(ent->hash), "%s", hash);
+		ent->remaining = -1;
+	}
+	sync_unblock_name(ent->name, name);
+	ent->age = ++u->clock;
+}
+
+/* An applied rule: count it against the remembered block it allows. Only a
+ * BINARY rule names a file; a bundle's rules carry the bundle's hash, and
+ * the first says how many binaries the bundle has. */
+static void sync_unblock_count(sync_unblock *u, const Santa__Rule *rule)
+{
+	bool bundle = sync_is_hash(rule->file_bundle_hash);
+	sync_unblock_entry *ent;
+
+	if (rule->rule_type != SANTA__RULE_TYPE__BINARY ||
+	    (rule->policy != SANTA__POLICY__ALLOWLIST &&
+	     rule->policy != SANTA__POLICY__ALLOWLIST_COMPILER))
+		return;
+	ent = sync_unblock_find(u, bundle ? rule->file_bundle_hash : rule->identifier);
+	if (!ent)
+		return;
+	if (ent->remaining > 0)
+		ent->remaining--;
+	else if (ent->remaining < 0 && bundle && rule->file_bundle_binary_count > 0)
+		ent->remaining = (int64_t)rule->file_bundle_binary_count - 1;
+	else
+		ent->remaining = 0;
+}
+
+/* After a sync succeeded: one notice per file or bundle whose rules are
+ * all applied, as the original posts one per app. A notice that santad
+ * does not take is not tried again; the rules are in place either way. */
+static void sync_unblock_announce(const sync_engine *e)
+{
+	char msg[SYNC_UNBLOCK_NAME_MAX + 32], err[128];
+	int r;
+
+	for (size_t i = 0; i < SYNC_UNBLOCK_MAX; i++) {
+		sync_unblock_entry *ent = &e->unblock->entries[i];
+
+		if (!ent->hash[0] || ent->remaining != 0)
+			continue;
+		snprintf(msg, sizeof(msg), "%s can now be run", ent->name);
+		r = e->daemon->post_notification(e->daemon_ud, msg);
+		if (r < 0)
+			sync_log(e, SANTA_LOG_WARNING, "Telling the user that \"%s\" can now "
+				 "be run failed: %s, continuing", ent->name,
+				 sync_strerr(r, err, sizeof(err)));
+		else
+			sync_log(e, SANTA_LOG_INFO, "Told the user that \"%s\" can now be run",
+				 ent->name);
+		ent->hash[0] = '\0';
+	}
+}
+
 /* --- Event upload --- */
 
 static int64_t sync_max_event_id(const Santa__EventList *l, int64_t after)
@@ -224,6 +344,8 @@ static int sync_upload_batch(sync_ctx *c, Santa__Event *const *events, size_t n)
 	if (bundles)
 		sync_log(e, SANTA_LOG_INFO, "The server asked for the binaries of %zu "
 			 "bundles, which this client does not collect, ignoring", bundles);
+	for (size_t i = 0; i < n; i++)
+		sync_unblock_remember(e->unblock, events[i]);
 
 	ids = calloc(n ? n : 1, sizeof(*ids));
 	if (!ids)
@@ -423,6 +545,8 @@ static Santa__SyncStatus sync_stage_ruledownload(sync_ctx *c)
 	 * that brought none leaves the rules in place. */
 	if (c->n_rules && sync_apply_rules(c) < 0)
 		return SANTA__SYNC_STATUS__SYNC_STATUS_RULE_DOWNLOAD_FAILED;
+	for (size_t i = 0; e->unblock && i < c->n_rules; i++)
+		sync_unblock_count(e->unblock, c->rules[i]);
 	c->res->rules_processed = c->n_rules;
 	if (c->n_rules)
 		sync_log(e, SANTA_LOG_INFO, "Processed %zu rules", c->n_rules);
@@ -583,6 +707,9 @@ Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested, sync_resu
 	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS)
 		sync_log(e, SANTA_LOG_INFO, "Sync completed successfully");
 	sync_report(e, st);
+	if (st == SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS && e->unblock &&
+	    e->daemon->post_notification && !(e->cancel && atomic_load(e->cancel)))
+		sync_unblock_announce(e);
 	sync_ctx_done(&c);
 	ret->status = st;
 	return st;

@@ -34,6 +34,9 @@ typedef struct sync_daemon_ops {
 	int (*update_settings)(void *ud, const Santa__SyncSettings *settings);
 	/* How the sync ended, for santad's metrics; NULL: not told. */
 	int (*sync_finished)(void *ud, Santa__SyncStatus status);
+	/* A message for the user's santagui (PostRuleSyncNotification);
+	 * NULL: none is shown. */
+	int (*post_notification)(void *ud, const char *message);
 } sync_daemon_ops;
 
 /* A response body, decoded from its Content-Encoding. */
@@ -57,6 +60,32 @@ typedef struct sync_transport_ops {
 
 /* Where a line of the sync's log goes (and to `santactl sync`). */
 typedef void (*sync_log_fn)(void *ud, int level, const char *line);
+
+/*
+ * Blocked executions this machine uploaded, by hash, so that the sync that
+ * brings their allow rules can tell the user "NAME can now be run". The
+ * original learns these names from its sync server's push notifications,
+ * which this client does not receive; here they come from the blocked
+ * events the engine itself uploaded. As the original's, they live in
+ * memory only: the caller keeps one across syncs (zeroed to start, no
+ * clean-up), touched only by the thread that runs syncs and uploads.
+ */
+#define SYNC_UNBLOCK_MAX 64          /* files remembered; the oldest go first */
+#define SYNC_UNBLOCK_NAME_MAX 256    /* bytes of a name, with its NUL */
+
+typedef struct sync_unblock_entry {
+	char hash[65];                   /* file SHA-256, or bundle hash; "" free */
+	char name[SYNC_UNBLOCK_NAME_MAX];
+	/* Allow rules still to come: -1 before the first (a bundle's first
+	 * rule says how many it has), 0 once the notice is due. */
+	int64_t remaining;
+	uint64_t age;
+} sync_unblock_entry;
+
+typedef struct sync_unblock {
+	sync_unblock_entry entries[SYNC_UNBLOCK_MAX];
+	uint64_t clock;
+} sync_unblock;
 
 /* Facts about this machine for preflight (see sync_sysinfo.h). */
 typedef struct sync_host {
@@ -86,6 +115,9 @@ typedef struct sync_engine {
 	uint64_t max_rules;               /* 2000000 */
 	uint32_t rules_per_call;          /* rules per AddRules call: 5000 */
 
+	/* Uploaded blocks waiting for their allow rules; NULL: no notices. */
+	sync_unblock *unblock;
+
 	/* Seconds since the epoch, for the sync timestamps (tests fix it). */
 	int64_t (*now)(void);
 	/* Non-zero once the service is stopping: a sync that ends then is
@@ -110,11 +142,15 @@ typedef struct sync_result {
  * --clean / --clean-all); it is recorded in santad first so that it holds
  * until a clean sync succeeds, as the original does. Once a sync has
  * started (SyncBaseURL and machine id are set), santad is told how it
- * ended, whatever the end. */
+ * ended, whatever the end. A sync that succeeded then posts "NAME can now
+ * be run" for each remembered block whose allow rules have all been
+ * applied (see sync_unblock); a notice that cannot be posted is logged and
+ * dropped, never a reason to fail the sync. */
 Santa__SyncStatus sync_engine_run(const sync_engine *e, int requested,
 				  sync_result *ret);
 
 /* Upload EVENTS now (a blocked execution), outside of a full sync, and
- * remove those with an id from santad's store once the server took them. */
+ * remove those with an id from santad's store once the server took them.
+ * Blocked ones are remembered in E->unblock, as a full sync's are. */
 int sync_engine_post_events(const sync_engine *e, Santa__Event *const *events,
 			    size_t n);

@@ -148,6 +148,7 @@ struct svc {
 	/* Worker only. */
 	sync_http *http;
 	svc_job *current;
+	sync_unblock unblock;      /* uploaded blocks, for "can now be run" */
 };
 
 static void svc_job_progress(svc_job *job);
@@ -501,6 +502,7 @@ static void svc_run_job(svc *s, svc_job *job, const sync_sysinfo *info)
 			.primary_user = info->primary_user,
 			.santa_version = SANTA_VERSION,
 		},
+		.unblock = &s->unblock,
 		.now = svc_now,
 		.max_rule_pages = s->knobs.max_pages,
 		.cancel = &s->cancel,

@@ -101,6 +101,9 @@ typedef struct fake_daemon {
 	size_t n_updates;
 	int finished[4];             /* statuses santad was told, in order */
 	size_t n_finished;
+	char *notices[8];            /* PostRuleSyncNotification messages */
+	size_t n_notices;
+	bool fail_notice;
 } fake_daemon;
 
 /* Replies come back heap-allocated as an unpacked message would. */
@@ -158,6 +161,7 @@ static int fake_events_pending(void *ud, uint32_t limit, int64_t after,
 		ev[l.n_events].id = d->event_ids[i];
 		ev[l.n_events].file_sha256 = HASH("e");
 		ev[l.n_events].decision = "BLOCK_UNKNOWN";
+		ev[l.n_events].file_name = "app";
 		evp[l.n_events] = &ev[l.n_events];
 		l.n_events++;
 	}
@@ -213,6 +217,15 @@ static int fake_sync_finished(void *ud, Santa__SyncStatus status)
 	return 0;
 }
 
+static int fake_post_notification(void *ud, const char *message)
+{
+	fake_daemon *d = ud;
+
+	assert_true(d->n_notices < 8);
+	d->notices[d->n_notices++] = strdup(message);
+	return d->fail_notice ? -EIO : 0;
+}
+
 static const sync_daemon_ops fake_daemon_ops = {
 	.status = fake_status,
 	.get_settings = fake_get_settings,
@@ -221,12 +234,15 @@ static const sync_daemon_ops fake_daemon_ops = {
 	.add_rules = fake_add_rules,
 	.update_settings = fake_update_settings,
 	.sync_finished = fake_sync_finished,
+	.post_notification = fake_post_notification,
 };
 
 static void fake_daemon_done(fake_daemon *d)
 {
 	for (size_t i = 0; i < d->n_updates; i++)
 		protobuf_c_message_free_unpacked(&d->updates[i]->base, NULL);
+	for (size_t i = 0; i < d->n_notices; i++)
+		free(d->notices[i]);
 }
 
 static int64_t fixed_now(void)
@@ -697,6 +713,109 @@ static void test_post_events(void **state)
 	fake_server_done(&s);
 }
 
+#define ALLOW(id, extra) "{\"identifier\":\"" id "\",\"policy\":\"ALLOWLIST\"," \
+	"\"rule_type\":\"BINARY\"" extra "}"
+/* A rule's extra keys: one of bundle B's two binaries. */
+#define IN_BUNDLE_B ",\"file_bundle_hash\":\"" HASH("b") "\",\"file_bundle_binary_count\":2"
+
+/* A blocked file uploaded in one sync, allowed in it, is announced once the
+ * whole sync succeeded: not after a failed postflight, but at the next
+ * sync that succeeds, and only once. */
+static void test_unblock_notice_after_success(void **state)
+{
+	static const step script[] = {
+		{ "preflight", 0, "{}" },
+		{ "eventupload", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[" ALLOW(HASH("e"), "") ","
+				     ALLOW(HASH("f"), "") "]}" },
+		{ "postflight", -EIO, NULL },
+		{ "preflight", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[]}" },
+		{ "postflight", 0, "" },
+		{ "preflight", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[]}" },
+		{ "postflight", 0, "" },
+	};
+	fake_daemon d = { .last_full = 5, .event_ids = { 3 }, .n_events = 1 };
+	fake_server s = { .script = script, .n_script = 10 };
+	sync_unblock u = { 0 };
+	sync_engine e = make_engine(&d, &s);
+	sync_result res;
+
+	(void)state;
+	e.unblock = &u;
+	assert_int_equal(sync_engine_run(&e, 0, &res),
+			 SANTA__SYNC_STATUS__SYNC_STATUS_POSTFLIGHT_FAILED);
+	assert_int_equal(d.n_adds, 1);
+	assert_int_equal(d.n_notices, 0);
+
+	d.n_events = 0;
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(d.n_notices, 1);
+	assert_string_equal(d.notices[0], "app can now be run");
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(d.n_notices, 1);
+	assert_int_equal(s.next, 10);
+	fake_server_done(&s);
+	fake_daemon_done(&d);
+}
+
+/* A bundle is announced by its name once all its binaries' rules arrived,
+ * over two syncs; allowed executions are not remembered; a notice santad
+ * refuses fails nothing and is not tried again. */
+static void test_unblock_bundle(void **state)
+{
+	static const step script[] = {
+		{ "eventupload", 0, "{}" },
+		{ "eventupload", 0, "{}" },
+		{ "preflight", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[" ALLOW(HASH("1"), IN_BUNDLE_B) ","
+				     ALLOW(HASH("1"), "") "," ALLOW(HASH("2"), "") "]}" },
+		{ "postflight", 0, "" },
+		{ "preflight", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[" ALLOW(HASH("3"), IN_BUNDLE_B) "]}" },
+		{ "postflight", 0, "" },
+		{ "preflight", 0, "{}" },
+		{ "ruledownload", 0, "{\"rules\":[]}" },
+		{ "postflight", 0, "" },
+	};
+	fake_daemon d = { .last_full = 5, .fail_notice = true };
+	fake_server s = { .script = script, .n_script = 11 };
+	sync_unblock u = { 0 };
+	sync_engine e = make_engine(&d, &s);
+	Santa__Event file = SANTA__EVENT__INIT, inbundle, allowed = SANTA__EVENT__INIT;
+	Santa__Event *first[] = { &file, &allowed }, *second[] = { &inbundle };
+	sync_result res;
+
+	(void)state;
+	e.unblock = &u;
+	file.file_sha256 = HASH("1");
+	file.file_name = "tool";
+	file.decision = "BLOCK_UNKNOWN";
+	allowed.file_sha256 = HASH("2");
+	allowed.file_name = "other";
+	allowed.decision = "ALLOW_UNKNOWN";
+	inbundle = file;
+	inbundle.file_bundle_hash = HASH("b");
+	inbundle.file_bundle_name = "Toolkit";
+	assert_int_equal(sync_engine_post_events(&e, first, 2), 0);
+	assert_int_equal(sync_engine_post_events(&e, second, 1), 0);
+
+	/* One of the bundle's two rules; the file's own rule no longer counts
+	 * (its bundle's event replaced it); the allowed one was never kept. */
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(d.n_notices, 0);
+
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(d.n_notices, 1);
+	assert_string_equal(d.notices[0], "Toolkit can now be run");
+	assert_int_equal(sync_engine_run(&e, 0, &res), SANTA__SYNC_STATUS__SYNC_STATUS_SUCCESS);
+	assert_int_equal(d.n_notices, 1);
+	assert_int_equal(s.next, 11);
+	fake_server_done(&s);
+	fake_daemon_done(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +836,8 @@ int main(void)
 		cmocka_unit_test(test_add_rules_failure),
 		cmocka_unit_test(test_missing_config),
 		cmocka_unit_test(test_post_events),
+		cmocka_unit_test(test_unblock_notice_after_success),
+		cmocka_unit_test(test_unblock_bundle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
