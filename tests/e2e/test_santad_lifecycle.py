@@ -184,9 +184,12 @@ def test_block_message_on_the_terminal(santad):
     prog = copy_program(santad.watch_dir, "from-a-terminal", extra=b"tty")
     pid, fd = pty.fork()
     if pid == 0:
-        os.execv("/bin/sh", ["sh", "-c", f'"{prog}"; sleep 2'])
+        # The shell keeps the terminal open while santad writes to it (the
+        # line comes from the recorder, which a loaded machine may delay);
+        # the test kills it as soon as the message is read.
+        os.execv("/bin/sh", ["sh", "-c", f'"{prog}"; sleep 15'])
     try:
-        out = read_pty(fd, b"https://it.example/")
+        out = read_pty(fd, b"https://it.example/", timeout=15.0)
         text = out.decode(errors="replace")
         assert "Ask IT about this one." in text
         assert str(prog) in text
