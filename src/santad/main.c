@@ -149,7 +149,9 @@ static int prepare_directories(const santa_config *cfg)
 	if (cfg->event_log_type != SANTA_LOG_FILE && cfg->event_log_type != SANTA_LOG_JSON)
 		return 0;
 	snprintf(logdir, sizeof(logdir), "%s", cfg->event_log_path);
-	if ((r = mkdir_p(dirname(logdir), 0755)) < 0)
+	/* 0750, as the package and santad.service make it: the log names
+	 * every program every user ran. */
+	if ((r = mkdir_p(dirname(logdir), 0750)) < 0)
 		return log_error_errno(r, "Creating the directory of EventLogPath \"%s\" failed",
 				       cfg->event_log_path);
 	return 0;
