@@ -25,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from conftest import SantadProcess, _mount_tmpfs, _umount  # noqa: E402
+from conftest import SantadProcess, mount_tmpfs, umount  # noqa: E402
 from sync_server import SyncServer, rule  # noqa: E402
 
 N_RULES = 100_000
@@ -42,7 +42,7 @@ def run_rounds(build, rounds):
     os.chmod(root, 0o755)
     mnt = root / "tmpfs"
     mnt.mkdir()
-    _mount_tmpfs(mnt, size="16m")
+    mount_tmpfs(mnt, size="16m")
     d = SantadProcess(build, mnt, root / "santad",
                       {"SyncBaseURL": server.base_url, "MachineID": "bench-machine"})
     os.chmod(d.config_path, 0o644)
@@ -63,7 +63,7 @@ def run_rounds(build, rounds):
             raise RuntimeError(f"the server saw bad requests: {server.errors[:3]}")
     finally:
         d.stop()
-        _umount(mnt)
+        umount(mnt)
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     return times[1:]
