@@ -678,8 +678,12 @@ static int syntax_error(struct parse_ctx *pc, struct json_tokener *tok)
 
 	for (size_t i = 0; i < off && pc->text[i]; i++)
 		line += pc->text[i] == '\n';
+	enum json_tokener_error e = json_tokener_get_error(tok);
+
+	/* json_tokener_continue: the text ended inside the object. */
 	snprintf(pc->errbuf, pc->errsize, "%s:%d: invalid JSON: %s", pc->file,
-		 line, json_tokener_error_desc(json_tokener_get_error(tok)));
+		 line, e == json_tokener_continue ? "unexpected end of file"
+						  : json_tokener_error_desc(e));
 	return -1;
 }
 
@@ -714,6 +718,10 @@ int santa_config_load(const char *file, santa_config *cfg, char *errbuf,
 	tok = json_tokener_new();
 	if (!tok)
 		abort();
+	/* Strict: a trailing comma or a single-quoted string is a syntax
+	 * error, as in the JSON other tools read the file with. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+				    JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	root = json_tokener_parse_ex(tok, text, (int)strlen(text));
 	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
 	    text[json_tokener_get_parse_end(tok) +

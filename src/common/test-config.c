@@ -104,6 +104,8 @@ static void test_errors(void **state)
 	load_expect_error("{\n  \"ClientMode\": 1,\n  \"FailClosed\": tru\n}",
 			  ":3: invalid JSON");
 	load_expect_error("[1]", "top level");
+	load_expect_error("{\n  \"ClientMode\": 1,\n}", ":3: invalid JSON");
+	load_expect_error("{\"ClientMode\": 1", "unexpected end of file");
 	load_expect_error("{} x", "unexpected text");
 	load_expect_error("{\"StaticRules\": [{\"identifier\": \"a\", "
 			  "\"policy\": \"NOPE\", \"rule_type\": \"BINARY\"}]}",
