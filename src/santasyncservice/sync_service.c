@@ -1098,7 +1098,7 @@ int main(int argc, char **argv)
 			if (svc_parse_knob(optarg, svc_knob_field(&flags, c)) < 0) {
 				log_error("--%s: \"%s\" is not a number from 1 to 3600000",
 					  svc_knob_name(c), optarg);
-				return 1;
+				return 2;
 			}
 			break;
 		case 'h':
@@ -1108,8 +1108,9 @@ int main(int argc, char **argv)
 			printf("santasyncservice %s\n", SANTA_VERSION);
 			return 0;
 		default:
+			/* 2, a usage error, as santad and the other services. */
 			svc_usage(stderr);
-			return 1;
+			return 2;
 		}
 	}
 	pthread_mutex_init(&s.lock, NULL);

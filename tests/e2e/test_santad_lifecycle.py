@@ -198,3 +198,13 @@ def test_block_message_on_the_terminal(santad):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(fd)
+
+
+@pytest.mark.parametrize("exe", ["santad/santad", "santasyncservice/santasyncservice",
+                                 "santametricservice/santametricservice",
+                                 "santabundleservice/santabundleservice",
+                                 "santagui/santagui"])
+def test_usage_error_exits_2(build_dir, exe):
+    r = subprocess.run([str(build_dir / "src" / exe), "--bogus"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2, r.stderr
