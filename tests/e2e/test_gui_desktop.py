@@ -13,17 +13,8 @@ import time
 
 import pytest
 
-from conftest import copy_program
+from conftest import copy_program, wait_until
 from guilib import GuiProcess, NotifyServer, SessionBus, exec_blocked
-
-
-def poll(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 class Desktop:
@@ -86,7 +77,7 @@ def test_blocks_before_registration_reach_the_desktop(santad, desktops, tmpfs):
 
     desk = desktops(santad, "late").start_gui()
     want = [f"Santa blocked {p.name}" for p in denied]
-    assert poll(lambda: desk.summaries() == want, 10), (desk.summaries(), desk.gui.stderr())
+    assert wait_until(lambda: desk.summaries() == want, 10), (desk.summaries(), desk.gui.stderr())
     for n, p in zip(desk.server.notifications(), denied):
         assert f"Path: {p}" in n["body"]
 
@@ -99,7 +90,7 @@ def test_inactive_session_desktop_gets_nothing(santad, desktops, tmpfs):
 
     first = copy_program(tmpfs, "first", extra=b"desk1")
     assert exec_blocked(first)
-    assert poll(lambda: active.summaries() == ["Santa blocked first"], 10), \
+    assert wait_until(lambda: active.summaries() == ["Santa blocked first"], 10), \
         active.gui.stderr()
     time.sleep(1.5)
     assert inactive.summaries() == []
@@ -107,10 +98,10 @@ def test_inactive_session_desktop_gets_nothing(santad, desktops, tmpfs):
     # The active one leaves: the other session's GUI takes over, and gets
     # only what is raised from then on.
     active.gui.stop()
-    assert poll(lambda: "went away" in santad.stderr(), 5)
+    assert wait_until(lambda: "went away" in santad.stderr(), 5)
     second = copy_program(tmpfs, "second", extra=b"desk2")
     assert exec_blocked(second)
-    assert poll(lambda: inactive.summaries() == ["Santa blocked second"], 10), \
+    assert wait_until(lambda: inactive.summaries() == ["Santa blocked second"], 10), \
         inactive.gui.stderr()
     assert active.summaries() == ["Santa blocked first"]
 

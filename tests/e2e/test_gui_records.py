@@ -22,11 +22,10 @@ import re
 import sqlite3
 import struct
 import subprocess
-import time
 
 import pytest
 
-from conftest import copy_program
+from conftest import copy_program, wait_until
 from sync_server import SyncServer
 from synclib import MACHINE_ID
 from guilib import (BundleServiceProcess, GuiProcess, bundle_hash, dir_executables,
@@ -37,15 +36,6 @@ from guilib import (BundleServiceProcess, GuiProcess, bundle_hash, dir_executabl
 NO_SERVER = "http://127.0.0.1:9/"
 BUNDLES_STORED = {"ClientMode": 2, "EnableBundles": True, "SyncBaseURL": NO_SERVER}
 PACKAGE = "debianutils"
-
-
-def poll(pred, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 # --- santa.Event, decoded --------------------------------------------------
@@ -124,8 +114,8 @@ BUNDLE_RE = re.compile(r"action=BUNDLE\|sha256=([0-9a-f]{64})\|bundlehash=([0-9a
 
 def bundle_lines(santad, count):
     """The BUNDLE lines, once COUNT are there, parsed; asserts each parses."""
-    lines = poll(lambda: len([l for l in santad.log_lines() if "action=BUNDLE|" in l]) >= count
-                 and [l for l in santad.log_lines() if "action=BUNDLE|" in l], 10)
+    lines = wait_until(lambda: len([l for l in santad.log_lines() if "action=BUNDLE|" in l]) >= count
+                       and [l for l in santad.log_lines() if "action=BUNDLE|" in l], 10)
     assert lines, "no BUNDLE lines:\n" + "\n".join(santad.log_lines()[-5:])
     out = []
     for line in lines:
@@ -173,7 +163,7 @@ def check_records(santad, program, want, bundle, shown_path=None):
             return evs, blocks, binaries
         return None
 
-    got = poll(settled, 10)
+    got = wait_until(settled, 10)
     assert got, stored_events(santad)
     evs, blocks, binaries = got
     # Exactly one stored event for the one blocked exec, now with its
@@ -272,7 +262,7 @@ def test_bundle_lines_in_a_json_log(santad, build_dir, tmp_path, tmpfs):
             objs = [json.loads(l) for l in santad.log_lines()]
             return [o for o in objs if o.get("action") == "BUNDLE"]
 
-        got = poll(lambda: len(bundles()) >= len(want) and bundles(), 10)
+        got = wait_until(lambda: len(bundles()) >= len(want) and bundles(), 10)
         assert got and len(got) == len(want), santad.log_lines()
         assert {o["path"]: o["sha256"] for o in got} == want
         for o in got:
@@ -306,7 +296,7 @@ def test_sync_server_gets_the_block_with_its_bundle(santad_factory, build_dir, t
             return json.loads(r.stdout)["database"]["events_pending_upload"]
 
         # The start-up sync first, so that the server's log is the block's.
-        assert poll(lambda: "postflight" in srv.stages(), 15), d.stderr()
+        assert wait_until(lambda: "postflight" in srv.stages(), 15), d.stderr()
         srv.reset_log()
 
         app, main = make_app(tmpfs)
@@ -316,15 +306,15 @@ def test_sync_server_gets_the_block_with_its_bundle(santad_factory, build_dir, t
             block_and_hash(d, gui, main)
         finally:
             gui.stop()
-        first = poll(lambda: [e for e in srv.events if e["file_name"] == "rec"], 15)
+        first = wait_until(lambda: [e for e in srv.events if e["file_name"] == "rec"], 15)
         assert first, d.stderr()
         assert bundle_lines(d, len(want))
 
         # The upload at the block may end before or after the bundle came:
         # whatever is pending goes at the next sync.
-        assert poll(lambda: pending() >= len(want), 10), d.stderr()
+        assert wait_until(lambda: pending() >= len(want), 10), d.stderr()
         assert run("sync").returncode == 0, d.stderr()
-        assert poll(lambda: pending() == 0, 10), d.stderr()
+        assert wait_until(lambda: pending() == 0, 10), d.stderr()
         assert srv.errors == []
 
         blocks = [e for e in srv.events if e["decision"].startswith("BLOCK_")]
@@ -365,14 +355,14 @@ def test_gui_clients_gauge_follows_registrations(santad, build_dir, tmp_path):
     second = None
     try:
         first.wait_registered()
-        assert poll(lambda: gui_clients(santad, build_dir) == 1, 5)
+        assert wait_until(lambda: gui_clients(santad, build_dir) == 1, 5)
         second = GuiProcess(build_dir, santad.config_path, tmp_path, name="second").start()
         second.wait_registered()
-        assert poll(lambda: gui_clients(santad, build_dir) == 2, 5)
+        assert wait_until(lambda: gui_clients(santad, build_dir) == 2, 5)
         second.stop()
-        assert poll(lambda: gui_clients(santad, build_dir) == 1, 5), santad.stderr()
+        assert wait_until(lambda: gui_clients(santad, build_dir) == 1, 5), santad.stderr()
         first.stop()
-        assert poll(lambda: gui_clients(santad, build_dir) == 0, 5), santad.stderr()
+        assert wait_until(lambda: gui_clients(santad, build_dir) == 0, 5), santad.stderr()
     finally:
         first.stop()
         if second:
@@ -394,10 +384,10 @@ def test_bundle_service_exits_when_idle_and_starts_again(santad, build_dir, tmp_
         assert gui.run("--hash-bundle", "/usr/bin/run-parts") == 0, gui.stderr()
         done = gui.messages("bundle_done")
         assert done and done[-1]["error"] is None and done[-1]["bundle_hash"], gui.stderr()
-        started = poll(lambda: STARTED_RE.findall(santad.stderr())[round_:], 5)
+        started = wait_until(lambda: STARTED_RE.findall(santad.stderr())[round_:], 5)
         assert started, santad.stderr()
         pid = int(started[0])
-        assert poll(lambda: f"santabundleservice (pid {pid}) exited with status 0"
+        assert wait_until(lambda: f"santabundleservice (pid {pid}) exited with status 0"
                     in santad.stderr(), 10), santad.stderr()
         pids.append(pid)
     assert pids[0] != pids[1]
