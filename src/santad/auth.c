@@ -41,7 +41,7 @@ struct job {
 	job *prev, *next;               /* the in-flight list */
 	file_key key;
 	int fd;                         /* our own dup of the first event's */
-	bool script;                    /* the file starts with #! */
+	bool has_interp;                /* exec_file_names_interp */
 	perm_req *waiters;
 	exec_record *notifs;            /* ALLOW lines waiting for the hash */
 };
@@ -462,10 +462,10 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 	cached = cache_lookup(a->cache, &k, mono_usec(), &ce) &&
 		 ce.decision == SANTAD_DECISION_ALLOW;
 	pthread_mutex_unlock(&a->lock);
-	/* The path and the #! line (unless the cache knows it has none) now,
+	/* The path and the interpreter (unless the cache knows it names none),
 	 * so that the descriptor is closed below: a record may wait for its
 	 * exec to complete, or in a queue. */
-	r = exec_record_set_file(rec, fd, cached && !ce.script);
+	r = exec_record_set_file(rec, fd, cached && !ce.has_interp);
 	if (r < 0)
 		log_debug("Reading the path of a file pid %d executed failed: %s", (int)pid,
 			  strerror(-r));
@@ -642,11 +642,11 @@ static int hash_job(authorizer *a, job *j, uint8_t *sha)
 {
 	struct stat st;
 	file_key after;
-	char head[2];
 	int r;
 
-	/* For the cache: a cached exec's line then need not look for a #!. */
-	j->script = pread(j->fd, head, sizeof(head), 0) == 2 && head[0] == '#' && head[1] == '!';
+	/* For the cache: a cached exec's line then need not look for an
+	 * interpreter in the file. */
+	j->has_interp = exec_file_names_interp(j->fd);
 	r = santa_hash_fd(j->fd, sha, NULL);
 	atomic_fetch_add(&a->counters->exec_hashed, 1);
 	if (r < 0)
@@ -738,7 +738,7 @@ static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
 			.decision = v->decision,
 			.reason = v->reason,
 			.silent = v->silent,
-			.script = j->script,
+			.has_interp = j->has_interp,
 			.stamp_usec = mono_usec(),
 		};
 

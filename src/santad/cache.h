@@ -39,7 +39,7 @@ typedef struct cache_entry {
 	santad_decision decision;       /* NONE marks a free slot */
 	santad_reason reason;
 	bool silent;
-	bool script;                    /* starts with #! */
+	bool has_interp;                /* #! or PT_INTERP (exec_file_names_interp) */
 	uint8_t sha256[SANTA_SHA256_LEN];
 	uint64_t stamp_usec;            /* CLOCK_MONOTONIC at insertion */
 } cache_entry;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "recorder.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,23 +15,24 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "elfhead.h"
 #include "eventlog.h"
 #include "gui.h"
 #include "log.h"
 #include "procinfo.h"
 #include "tty.h"
 
-#define RECENT_SLOTS 256u
+#define LOADER_SLOTS 1024u
 #define WAITING_MAX 1024u
-#define RECENT_WINDOW_USEC (200 * 1000u)
 
-/* The image a pid was last seen executing after one of its exec records
- * resolved: later records of the same exec are its interpreters. */
-typedef struct recent_image {
+/* The ELF interpreter a pid's last exec record named: the file its next
+ * record is, when that record is the interpreter's (recorder.h). */
+typedef struct loader_slot {
 	pid_t pid;
+	bool armed;
 	uint64_t dev, ino;
 	uint64_t mono_usec;
-} recent_image;
+} loader_slot;
 
 struct recorder {
 	santad_counters *counters;
@@ -67,7 +69,7 @@ struct recorder {
 	bool syslog_open;
 	exec_record *waiting[WAITING_MAX];
 	size_t n_waiting;
-	recent_image recent[RECENT_SLOTS];
+	loader_slot loaders[LOADER_SLOTS];
 	char *out;                      /* lines of the current batch */
 	size_t out_len, out_cap;
 	uint64_t write_errors;
@@ -107,21 +109,19 @@ void exec_record_free(exec_record *rec)
 	free(rec);
 }
 
-/* The interpreter a script names on its #! line, or false when FD is not
- * a script. */
-static bool fd_interpreter(int fd, char *buf, size_t size)
+/* The interpreter a script names on its #! line (HEAD, N bytes read from
+ * its start), or false when it is not a script. */
+static bool script_interpreter(const char *head, size_t n, char *buf, size_t size)
 {
-	char head[256];
-	ssize_t n = fd >= 0 ? pread(fd, head, sizeof(head) - 1, 0) : -1;
+	const char *p = head + 2, *end = head + n;
 	size_t len;
-	char *p;
 
 	if (n < 2 || head[0] != '#' || head[1] != '!')
 		return false;
-	head[n] = '\0';
-	p = head + 2;
-	p += strspn(p, " \t");
-	len = strcspn(p, " \t\n");
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	for (len = 0; p + len < end && !strchr(" \t\n", p[len]) && p[len]; len++)
+		;
 	if (len >= size)
 		len = size - 1;
 	memcpy(buf, p, len);
@@ -129,16 +129,51 @@ static bool fd_interpreter(int fd, char *buf, size_t size)
 	return true;
 }
 
-int exec_record_set_file(exec_record *rec, int fd, bool not_script)
+/* The device and inode of PATH as process PID finds it (its root may not
+ * be ours: a container); our own when PID is gone. */
+static bool stat_in_root_of(pid_t pid, const char *path, struct stat *st)
 {
-	char buf[PATH_MAX];
+	char in_root[PATH_MAX + 32];
+
+	if (snprintf(in_root, sizeof(in_root), "/proc/%d/root%s", (int)pid, path) <
+	    (int)sizeof(in_root) && stat(in_root, st) == 0)
+		return true;
+	return stat(path, st) == 0;
+}
+
+bool exec_file_names_interp(int fd)
+{
+	uint8_t head[sizeof(Elf64_Ehdr)];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	elf_info e;
+
+	if (n >= 2 && head[0] == '#' && head[1] == '!')
+		return true;
+	return n > 0 && elf_parse_header(head, (size_t)n, &e) &&
+	       elf_read_interp(fd, &e, NULL, 0) > 0;
+}
+
+int exec_record_set_file(exec_record *rec, int fd, bool no_interp)
+{
+	char head[256], buf[PATH_MAX];
+	struct stat st;
+	elf_info e;
+	ssize_t n;
 
 	free(rec->path);
 	if (!(rec->path = procinfo_fd_path(fd)))
 		return -ENOENT;
-	if (!not_script && fd_interpreter(fd, buf, sizeof(buf)) &&
-	    !(rec->interp = strdup(buf)))
-		return -ENOMEM;
+	if (no_interp || (n = pread(fd, head, sizeof(head), 0)) <= 0)
+		return 0;
+	if (script_interpreter(head, (size_t)n, buf, sizeof(buf)))
+		return (rec->interp = strdup(buf)) ? 0 : -ENOMEM;
+	if (elf_parse_header((const uint8_t *)head, (size_t)n, &e) &&
+	    elf_read_interp(fd, &e, buf, sizeof(buf)) == 1 &&
+	    stat_in_root_of(rec->pid, buf, &st)) {
+		rec->has_loader = true;
+		rec->loader_dev = st.st_dev;
+		rec->loader_ino = st.st_ino;
+	}
 	return 0;
 }
 
@@ -655,11 +690,22 @@ size_t recorder_take_events(recorder *r, Santa__Event **out, size_t max)
 
 /* --- processing --- */
 
-static recent_image *recent_slot(recorder *r, pid_t pid)
+/* Whether REC (an allowed exec) is the opening of the ELF interpreter that
+ * the previous exec record of its pid named; else REC is remembered as
+ * that pid's latest exec. In the order the notifications came. */
+static bool is_loader_of_previous(recorder *r, const exec_record *rec)
 {
-	return &r->recent[(unsigned)pid % RECENT_SLOTS];
-}
+	loader_slot *s = &r->loaders[(unsigned)rec->pid % LOADER_SLOTS];
 
+	if (s->pid == rec->pid && s->armed && s->dev == rec->dev && s->ino == rec->ino &&
+	    rec->mono_usec <= s->mono_usec + RECORDER_LOADER_WINDOW_USEC) {
+		s->armed = false;       /* once per exec: `ld.so ld.so` is logged */
+		return true;
+	}
+	*s = (loader_slot){ rec->pid, rec->has_loader, rec->loader_dev, rec->loader_ino,
+			    rec->mono_usec };
+	return false;
+}
 
 static bool exe_is_path(pid_t pid, const char *path)
 {
@@ -698,7 +744,6 @@ static void finish_allowed(recorder *r, exec_record *rec, bool with_args)
  * complete (its process still runs the previous image). */
 static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 {
-	recent_image *img = recent_slot(r, rec->pid);
 	bool script = rec->interp != NULL;
 	int is;
 
@@ -724,19 +769,7 @@ static bool try_allowed(recorder *r, exec_record *rec, uint64_t now)
 		(void)procinfo_args(rec->pid, RECORDER_ARGS_MAX, &args);
 		if (!args && now < rec->mono_usec + RECORDER_ARGS_WAIT_USEC)
 			return false;
-		if (is == 1)
-			*img = (recent_image){ rec->pid, rec->dev, rec->ino, now };
 		finish_allowed_args(r, rec, args, false);
-		return true;
-	}
-	if (!script && img->pid == rec->pid &&
-	    img->mono_usec + RECENT_WINDOW_USEC >= rec->mono_usec &&
-	    procinfo_exe_is(rec->pid, img->dev, img->ino) == 1) {
-		/* Opened for exec as part of the exec of the image this process
-		 * now runs: its ELF interpreter (ld-linux). Not a line of its
-		 * own, or every dynamic program would be logged twice. */
-		log_debug("Not logging pid %d's exec of its ELF interpreter", (int)rec->pid);
-		exec_record_free(rec);
 		return true;
 	}
 	if (now >= rec->mono_usec + RECORDER_ARGS_WAIT_USEC) {
@@ -824,6 +857,13 @@ static void handle_record(recorder *r, exec_record *rec, uint64_t now)
 
 	switch (rec->kind) {
 	case RECORD_EXEC_ALLOWED:
+		if (is_loader_of_previous(r, rec)) {
+			/* Not a line of its own, or every dynamic program would
+			 * be logged twice. */
+			log_debug("Not logging pid %d's exec of its ELF interpreter",
+				  (int)rec->pid);
+			break;
+		}
 		if (try_allowed(r, rec, now))
 			return;
 		if (r->n_waiting < WAITING_MAX) {

@@ -46,10 +46,18 @@
  * exec, and a script's exec opens the script and then its interpreter;
  * each is authorized on its own (so `./script.sh` needs both allowed,
  * while `sh script.sh` is an exec of sh alone, which reads the script as a
- * plain file). When /proc/PID/exe shows that an ELF file was opened as
- * part of another file's exec in the same process, it is an interpreter
- * and is not logged (it would double every line). A script is logged
- * with its interpreter's command line as its args.
+ * plain file). The ELF interpreter is not logged (it would double every
+ * line, or stand in for the program when the program's own line cannot be
+ * read): exec_record_set_file resolves the interpreter an ELF program
+ * names (PT_INTERP, from the process's root) to a device and inode, and
+ * the next record of the same pid, if it is that file and follows within
+ * RECORDER_LOADER_WINDOW_USEC, is dropped. This needs nothing of the
+ * process, so it holds when the process is gone before its records are
+ * read, and a program that another one execs in the same process (env,
+ * exec in a shell) is never taken for an interpreter. The loader run as a
+ * program (`ld.so PROG`) is the first exec of its process's new image, so
+ * it is logged, with PROG among its args. A script is logged with its
+ * interpreter's command line as its args.
  */
 #pragma once
 
@@ -72,6 +80,9 @@
 #define RECORDER_EVENT_LIMIT 4096u
 #define RECORDER_ARGS_MAX 8192u
 #define RECORDER_LINE_FIELDS_MAX 16u
+/* A program's and its ELF interpreter's notifications are queued within
+ * microseconds of each other, in one execve. */
+#define RECORDER_LOADER_WINDOW_USEC (200 * 1000u)
 /* The pause after a batch, taken when the recorder is busy: the batch had
  * RECORDER_BURST records or more (a dynamic program's exec brings two
  * notifications, its own and its ELF interpreter's; a script's three), or
@@ -95,6 +106,9 @@ typedef struct exec_record {
 	record_kind kind;
 	pid_t pid;
 	char *interp;           /* a script's #! interpreter (set_file), owned */
+	bool has_loader;        /* an ELF program naming an interpreter (set_file): */
+	uint64_t loader_dev;    /* that file, as the process finds it */
+	uint64_t loader_ino;
 	uint64_t dev;
 	uint64_t ino;
 	struct timespec when;   /* CLOCK_REALTIME of the event */
@@ -122,10 +136,15 @@ typedef struct exec_record {
 /* A record with every field empty, times now; NULL when OOM. */
 exec_record *exec_record_new(record_kind kind, pid_t pid);
 void exec_record_free(exec_record *rec);
-/* Take REC's path and, unless NOT_SCRIPT says the file is known not to be
- * a script, its #! interpreter from FD (the file executed), so that FD can
- * be closed now. -errno when FD has no path. */
-int exec_record_set_file(exec_record *rec, int fd, bool not_script);
+/* Take REC's path and, unless NO_INTERP says the file is known to name no
+ * interpreter (exec_file_names_interp), a script's #! interpreter or an
+ * ELF program's loader from FD (the file executed), so that FD can be
+ * closed now. -errno when FD has no path. */
+int exec_record_set_file(exec_record *rec, int fd, bool no_interp);
+/* Whether the file behind FD names an interpreter its exec also opens: a
+ * #! line, or an ELF PT_INTERP. For the decision cache, so that a cached
+ * static program's line reads nothing of its file. */
+bool exec_file_names_interp(int fd);
 
 typedef struct recorder recorder;
 
