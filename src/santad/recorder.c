@@ -901,12 +901,51 @@ static void retry_waiting(recorder *r, uint64_t now, bool give_up)
 	r->n_waiting = kept;
 }
 
+/* How soon to look again at the records waiting for their exec to
+ * complete (0: none waits). A short program's arguments can be read only
+ * between the end of its exec and its exit, often well under a
+ * millisecond: records are looked at every RECORDER_CHASE_USEC while the
+ * youngest is new, every RECORDER_BATCH_PAUSE_USEC once it has waited
+ * RECORDER_CHASE_FOR_USEC (an exec that ran another program at once, env,
+ * never shows its own image). */
+static uint64_t retry_usec(const recorder *r, uint64_t now)
+{
+	uint64_t youngest = 0;
+
+	if (!r->n_waiting)
+		return 0;
+	for (size_t i = 0; i < r->n_waiting; i++)
+		if (r->waiting[i]->mono_usec > youngest)
+			youngest = r->waiting[i]->mono_usec;
+	return now < youngest + RECORDER_CHASE_FOR_USEC ? RECORDER_CHASE_USEC :
+							  RECORDER_BATCH_PAUSE_USEC;
+}
+
+/* The pause after a busy batch, RECORDER_BATCH_PAUSE_USEC, spent looking
+ * at the waiting records as often as retry_usec says. */
+static void batch_pause(recorder *r)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC), end = now + RECORDER_BATCH_PAUSE_USEC;
+	uint64_t step;
+
+	while (now < end) {
+		step = retry_usec(r, now);
+		if (!step || step > end - now)
+			step = end - now;
+		nanosleep(&(struct timespec){ 0, (long)step * 1000 }, NULL);
+		now = now_usec(CLOCK_MONOTONIC);
+		if (r->n_waiting)
+			retry_waiting(r, now, false);
+	}
+}
+
 /* Wait for records, or for the source to be readable; with some records
- * waiting for their exec to complete, only briefly. Called and returns
- * with the lock held. */
+ * waiting for their exec to complete, only as long as retry_usec says.
+ * Called and returns with the lock held. */
 static void wait_for_work(recorder *r)
 {
-	const struct timespec retry = { 0, 500 * 1000 };
+	uint64_t step = retry_usec(r, now_usec(CLOCK_MONOTONIC));
+	const struct timespec retry = { 0, (long)step * 1000 };
 	struct pollfd pfd[2] = { { .fd = r->wake_fd, .events = POLLIN } };
 	eventfd_t v;
 	nfds_t n = 1;
@@ -921,7 +960,7 @@ static void wait_for_work(recorder *r)
 	if (r->source_fd >= 0)
 		pfd[n++] = (struct pollfd){ .fd = r->source_fd, .events = POLLIN };
 	pthread_mutex_unlock(&r->source_lock);
-	(void)ppoll(pfd, n, r->n_waiting ? &retry : NULL, NULL);
+	(void)ppoll(pfd, n, step ? &retry : NULL, NULL);
 	(void)eventfd_read(r->wake_fd, &v);
 	pthread_mutex_lock(&r->lock);
 	r->sleeping = false;
@@ -938,7 +977,6 @@ static void read_source(recorder *r)
 
 static void *recorder_main(void *arg)
 {
-	const struct timespec batch_pause = { 0, RECORDER_BATCH_PAUSE_USEC * 1000 };
 	recorder *r = arg;
 	uint64_t prev_wake = 0;
 	size_t n_work;
@@ -979,7 +1017,7 @@ static void *recorder_main(void *arg)
 		 * probably still runs. */
 		if (n_work && !stopping &&
 		    (n_work >= RECORDER_BURST || now - prev_wake < RECORDER_BUSY_GAP_USEC))
-			nanosleep(&batch_pause, NULL);
+			batch_pause(r);
 		prev_wake = now;
 
 		pthread_mutex_lock(&r->lock);

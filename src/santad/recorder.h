@@ -88,6 +88,10 @@
  * notifications, its own and its ELF interpreter's; a script's three), or
  * the previous wake-up was less than RECORDER_BUSY_GAP_USEC before. */
 #define RECORDER_BATCH_PAUSE_USEC 1000u
+/* Records waiting for their exec to complete (to read args=) are looked at
+ * this often for their first RECORDER_CHASE_FOR_USEC (recorder.c). */
+#define RECORDER_CHASE_USEC 250u
+#define RECORDER_CHASE_FOR_USEC 2000u
 #define RECORDER_BURST 4u
 #define RECORDER_BUSY_GAP_USEC 500u
 /* How long, once santad stops, the recorder waits for a log reader that
