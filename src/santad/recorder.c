@@ -966,6 +966,39 @@ static void wait_for_work(recorder *r)
 	r->sleeping = false;
 }
 
+/* LIST in the order its records were made (stable): decision threads push
+ * after they drop their lock, so two denials answered a moment apart can
+ * arrive the other way round, and the log would show the later first. */
+static exec_record *sort_by_time(exec_record *list)
+{
+	exec_record *a = NULL, *b = NULL, **tail;
+
+	if (!list || !list->next)
+		return list;
+	/* Split into halves, keeping each half's order. */
+	for (exec_record *slow = list, *fast = list->next; ; slow = slow->next) {
+		if (!fast || !fast->next) {
+			b = slow->next;
+			slow->next = NULL;
+			a = list;
+			break;
+		}
+		fast = fast->next->next;
+	}
+	a = sort_by_time(a);
+	b = sort_by_time(b);
+	tail = &list;
+	while (a && b) {
+		exec_record **first = b->mono_usec < a->mono_usec ? &b : &a;
+
+		*tail = *first;
+		tail = &(*first)->next;
+		*first = (*first)->next;
+	}
+	*tail = a ? a : b;
+	return list;
+}
+
 /* Let the source hand over what it has (it pushes records). */
 static void read_source(recorder *r)
 {
@@ -998,6 +1031,7 @@ static void *recorder_main(void *arg)
 		stopping = r->stopping;
 		pthread_mutex_unlock(&r->lock);
 
+		batch = sort_by_time(batch);
 		now = now_usec(CLOCK_MONOTONIC);
 		n_work = 0;
 		while (batch) {
