@@ -120,6 +120,9 @@ static void link_on_block(ipc_call *call, const ProtobufCMessage *req, void *use
 		return;
 	}
 	log_info("santad reports a block of '%s' (%s)", n.path, n.reason);
+	if (n.url_too_long)
+		log_warning("The detail URL for '%s' would be longer than %u bytes: shown "
+			    "without it (check EventDetailURL)", n.path, NOTICE_URL_MAX);
 	r = display_show(a->display, &n, &id);
 	if (r < 0)
 		log_warning("Showing '%s' failed: %s", n.summary, strerror(-r));

@@ -10,7 +10,6 @@
 
 #include "config.h"
 
-#define NOTICE_URL_MAX 8192u
 #define NOTICE_DEFAULT_BLOCK \
 	"The following application has been blocked from executing."
 #define NOTICE_DEFAULT_ACTION "Open..."
@@ -283,6 +282,11 @@ static int notice_block_url(const Santa__BlockNotification *b, notice *ret)
 	if (!b->url_template || !b->url_template[0])
 		return 0;
 	r = notice_expand_url(b->url_template, &v, &ret->url);
+	if (r == -E2BIG) {
+		/* The block is still worth showing, without its link. */
+		ret->url_too_long = true;
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	ret->action_label = strdup(b->detail_text && b->detail_text[0] ? b->detail_text

@@ -29,12 +29,16 @@ typedef enum notice_kind {
 	NOTICE_RULE_SYNC,
 } notice_kind;
 
+/* The longest detail URL a notice carries, expanded. */
+#define NOTICE_URL_MAX 8192u
+
 typedef struct notice {
 	notice_kind kind;
 	char *summary;        /* one line */
 	char *message;        /* the admin's or default message, plain text */
 	char *body;           /* message, then the facts, plain text */
 	char *url;            /* expanded detail URL, or NULL */
+	bool url_too_long;    /* the template expanded past its bound: no URL */
 	char *action_label;   /* EventDetailText or "Open...", when url */
 	char *path;           /* blocks: the file's full path */
 	char *sha256;

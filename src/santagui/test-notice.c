@@ -135,6 +135,25 @@ static void test_block(void **state)
 	assert_null(strstr(n.body, "dropped"));
 	notice_done(&n);
 
+	/* A URL past its bound: the notice without it. */
+	{
+		char *tmpl = malloc(NOTICE_URL_MAX + 64);
+
+		assert_non_null(tmpl);
+		memset(tmpl, 'a', NOTICE_URL_MAX + 63);
+		memcpy(tmpl, "https://", 8);
+		tmpl[NOTICE_URL_MAX + 63] = '\0';
+		b.url_template = tmpl;
+		assert_int_equal(notice_block(&b, &n), 0);
+		assert_null(n.url);
+		assert_null(n.action_label);
+		assert_true(n.url_too_long);
+		assert_non_null(n.summary);
+		notice_done(&n);
+		b.url_template = "";
+		free(tmpl);
+	}
+
 	/* A notification without an event still makes a notice. */
 	b.event = NULL;
 	assert_int_equal(notice_block(&b, &n), 0);
