@@ -25,8 +25,10 @@
 #include <json-c/json.h>
 
 #include "santa-build.h"
+#include "sha256.h"
 
 #define CONFIG_MAX_SIZE (16u << 20)
+#define RULE_TYPE_BINARY 1000    /* santa.proto RuleType */
 
 enum key_type {
 	KEY_BOOL,
@@ -190,6 +192,7 @@ void santa_config_done(santa_config *cfg)
 	for (size_t i = 0; i < cfg->n_static_rules; i++)
 		santa_config_rule_done(&cfg->static_rules[i]);
 	free(cfg->static_rules);
+	free(cfg->key_lines);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -280,31 +283,138 @@ struct parse_ctx {
 	size_t errsize;
 };
 
-/* Line of the first occurrence of "KEY" followed by a colon: good enough
- * to point an administrator at the right place in a hand-written file. */
-static int line_of_key(const char *text, const char *key)
+/*
+ * Where things are in the text, for error messages. json-c keeps no
+ * positions, so the text (already parsed, hence valid JSON) is walked
+ * again: enough to name the line of a key, of an array's Nth entry and of
+ * a member of that entry.
+ */
+static const char *skip_blanks(const char *p)
+{
+	return p + strspn(p, " \t\r\n");
+}
+
+/* P is at a string's opening quote; returns what follows its closing one. */
+static const char *skip_string(const char *p)
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+/* P is at a value; returns what follows it. */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+
+	p = skip_blanks(p);
+	do {
+		if (*p == '"') {
+			p = skip_string(p);
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+		else if (depth == 0)
+			return p + strcspn(p, ",]} \t\r\n");
+		p++;
+	} while (*p && depth > 0);
+	return p;
+}
+
+/* The quote that opens member KEY of the object at P (the last one, as
+ * json-c keeps the last of duplicate keys), or NULL. */
+static const char *member_at(const char *p, const char *key)
 {
 	size_t klen = strlen(key);
-	const char *p = text;
+	const char *found = NULL;
 
-	while ((p = strchr(p, '"'))) {
-		const char *q = p + 1 + klen;
+	p = skip_blanks(p);
+	if (*p != '{')
+		return NULL;
+	p = skip_blanks(p + 1);
+	while (*p == '"') {
+		const char *end = skip_string(p);
 
-		if (strncmp(p + 1, key, klen) == 0 && *q == '"') {
-			q++;
-			while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
-				q++;
-			if (*q == ':') {
-				int line = 1;
-
-				for (const char *s = text; s < p; s++)
-					line += *s == '\n';
-				return line;
-			}
-		}
-		p++;
+		if ((size_t)(end - p) == klen + 2 && !strncmp(p + 1, key, klen))
+			found = p;
+		end = skip_blanks(end);
+		if (*end != ':')
+			break;
+		end = skip_blanks(skip_value(end + 1));
+		if (*end != ',')
+			break;
+		p = skip_blanks(end + 1);
 	}
-	return 0;
+	return found;
+}
+
+/* The value that follows the member name at P. */
+static const char *member_value(const char *p)
+{
+	p = skip_blanks(skip_string(p));
+	return *p == ':' ? skip_blanks(p + 1) : p;
+}
+
+/* Entry INDEX of the array at P, or NULL. */
+static const char *array_entry(const char *p, size_t index)
+{
+	p = skip_blanks(p);
+	if (*p != '[')
+		return NULL;
+	p = skip_blanks(p + 1);
+	for (size_t i = 0; *p && *p != ']'; i++) {
+		if (i == index)
+			return p;
+		p = skip_blanks(skip_value(p));
+		if (*p != ',')
+			return NULL;
+		p = skip_blanks(p + 1);
+	}
+	return NULL;
+}
+
+static int line_at(const char *text, const char *p)
+{
+	int line = 1;
+
+	if (!p)
+		return 0;
+	for (const char *s = text; s < p; s++)
+		line += *s == '\n';
+	return line;
+}
+
+/* The value of top-level KEY, or NULL. */
+static const char *key_value(const struct parse_ctx *pc, const char *key)
+{
+	const char *k = member_at(pc->text, key);
+
+	return k ? member_value(k) : NULL;
+}
+
+static int line_of_key(const struct parse_ctx *pc, const char *key)
+{
+	return line_at(pc->text, member_at(pc->text, key));
+}
+
+static int vfail_line(struct parse_ctx *pc, int line, const char *what,
+		      const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0)
+		snprintf(pc->errbuf, pc->errsize, "%s:%d: %s: %s", pc->file, line,
+			 what, msg);
+	else if (what)
+		snprintf(pc->errbuf, pc->errsize, "%s: %s: %s", pc->file, what, msg);
+	else
+		snprintf(pc->errbuf, pc->errsize, "%s: %s", pc->file, msg);
+	return -1;
 }
 
 static int fail(struct parse_ctx *pc, const char *key, const char *fmt, ...)
@@ -312,21 +422,29 @@ static int fail(struct parse_ctx *pc, const char *key, const char *fmt, ...)
 
 static int fail(struct parse_ctx *pc, const char *key, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
-	int line = key ? line_of_key(pc->text, key) : 0;
+	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = vfail_line(pc, key ? line_of_key(pc, key) : 0, key, fmt, ap);
 	va_end(ap);
-	if (line > 0)
-		snprintf(pc->errbuf, pc->errsize, "%s:%d: %s: %s", pc->file, line,
-			 key, msg);
-	else if (key)
-		snprintf(pc->errbuf, pc->errsize, "%s: %s: %s", pc->file, key, msg);
-	else
-		snprintf(pc->errbuf, pc->errsize, "%s: %s", pc->file, msg);
-	return -1;
+	return r;
+}
+
+/* An error about WHAT ("StaticRules[2]"), on the line of AT in the text. */
+static int fail_at(struct parse_ctx *pc, const char *at, const char *what,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail_at(struct parse_ctx *pc, const char *at, const char *what,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vfail_line(pc, line_at(pc->text, at), what, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static const char *json_type_word(json_object *v)
@@ -349,6 +467,13 @@ static const char *json_type_word(json_object *v)
 	}
 }
 
+/* "KEY[I]", for errors about an entry of a list. */
+static const char *entry_name(char *buf, size_t size, const char *key, size_t i)
+{
+	snprintf(buf, size, "%s[%zu]", key, i);
+	return buf;
+}
+
 static int parse_string_list(struct parse_ctx *pc, const char *key,
 			     json_object *v, char ***out, size_t *count)
 {
@@ -364,11 +489,13 @@ static int parse_string_list(struct parse_ctx *pc, const char *key,
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(v, i);
+		char what[128];
 
 		if (!json_object_is_type(e, json_type_string)) {
 			free_list(list);
-			return fail(pc, key, "entry %zu: expected a string, got %s",
-				    i, json_type_word(e));
+			return fail_at(pc, array_entry(key_value(pc, key), i),
+				       entry_name(what, sizeof(what), key, i),
+				       "expected a string, got %s", json_type_word(e));
 		}
 		list[i] = xstrdup(json_object_get_string(e));
 	}
@@ -393,8 +520,9 @@ static int parse_map(struct parse_ctx *pc, const char *key, json_object *v,
 	json_object_object_foreach(v, k, e) {
 		if (!json_object_is_type(e, json_type_string)) {
 			free_list(list);
-			return fail(pc, key, "\"%s\": expected a string, got %s", k,
-				    json_type_word(e));
+			return fail_at(pc, member_at(key_value(pc, key), k), key,
+				       "\"%s\": expected a string, got %s", k,
+				       json_type_word(e));
 		}
 		if (asprintf(&list[n++], "%s%s%s", k, sep,
 			     json_object_get_string(e)) < 0)
@@ -406,20 +534,25 @@ static int parse_map(struct parse_ctx *pc, const char *key, json_object *v,
 	return 0;
 }
 
+/* FIELD of a rule into *OUT. On error, *RET_FIELD is the member the error
+ * is about, or NULL when it is about the rule as a whole (one missing). */
 static int get_rule_string(json_object *obj, const char *field, bool required,
-			   char **out, char *errbuf, size_t errsize)
+			   char **out, const char **ret_field, char *errbuf,
+			   size_t errsize)
 {
 	json_object *v;
 
 	if (!json_object_object_get_ex(obj, field, &v) ||
 	    json_object_is_type(v, json_type_null)) {
 		if (required) {
+			*ret_field = v ? field : NULL;
 			snprintf(errbuf, errsize, "missing \"%s\"", field);
 			return -1;
 		}
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_string)) {
+		*ret_field = field;
 		snprintf(errbuf, errsize, "\"%s\": expected a string, got %s",
 			 field, json_type_word(v));
 		return -1;
@@ -428,46 +561,49 @@ static int get_rule_string(json_object *obj, const char *field, bool required,
 	return 0;
 }
 
-int santa_config_parse_rule(const void *vobj, santa_config_rule *rule,
-			    char *errbuf, size_t errsize)
+/* santa_config_parse_rule, also naming the member an error is about. */
+static int parse_rule(json_object *obj, santa_config_rule *rule,
+		      const char **ret_field, char *errbuf, size_t errsize)
 {
-	json_object *obj = (json_object *)vobj;
+	/* "sha256" is the identifier's name in older rule files and servers. */
+	const char *id_field = json_object_object_get_ex(obj, "identifier", NULL) ?
+			       "identifier" : "sha256";
 	char *policy = NULL, *type = NULL;
 	int r = -1;
 
 	memset(rule, 0, sizeof(*rule));
+	*ret_field = NULL;
 	if (!json_object_is_type(obj, json_type_object)) {
 		snprintf(errbuf, errsize, "expected an object, got %s",
 			 json_type_word(obj));
 		return -1;
 	}
-	/* "sha256" is the identifier's name in older rule files and servers. */
-	if (json_object_object_get_ex(obj, "identifier", NULL)) {
-		if (get_rule_string(obj, "identifier", true, &rule->identifier,
-				    errbuf, errsize) < 0)
-			goto out;
-	} else if (get_rule_string(obj, "sha256", false, &rule->identifier,
-				   errbuf, errsize) < 0) {
+	if (get_rule_string(obj, id_field, false, &rule->identifier, ret_field,
+			    errbuf, errsize) < 0)
 		goto out;
-	}
 	if (!rule->identifier || !*rule->identifier) {
+		*ret_field = rule->identifier ? id_field : NULL;
 		snprintf(errbuf, errsize, "missing \"identifier\"");
 		goto out;
 	}
-	if (get_rule_string(obj, "policy", true, &policy, errbuf, errsize) < 0 ||
-	    get_rule_string(obj, "rule_type", true, &type, errbuf, errsize) < 0 ||
-	    get_rule_string(obj, "custom_msg", false, &rule->custom_msg, errbuf,
+	if (get_rule_string(obj, "policy", true, &policy, ret_field, errbuf,
 			    errsize) < 0 ||
-	    get_rule_string(obj, "custom_url", false, &rule->custom_url, errbuf,
-			    errsize) < 0)
+	    get_rule_string(obj, "rule_type", true, &type, ret_field, errbuf,
+			    errsize) < 0 ||
+	    get_rule_string(obj, "custom_msg", false, &rule->custom_msg, ret_field,
+			    errbuf, errsize) < 0 ||
+	    get_rule_string(obj, "custom_url", false, &rule->custom_url, ret_field,
+			    errbuf, errsize) < 0)
 		goto out;
 	rule->policy = santa_policy_from_name(policy);
 	if (rule->policy < 0) {
+		*ret_field = "policy";
 		snprintf(errbuf, errsize, "\"policy\": unknown policy \"%s\"", policy);
 		goto out;
 	}
 	rule->rule_type = santa_rule_type_from_name(type);
 	if (rule->rule_type < 0) {
+		*ret_field = "rule_type";
 		snprintf(errbuf, errsize, "\"rule_type\": unknown rule type \"%s\"",
 			 type);
 		goto out;
@@ -479,6 +615,31 @@ out:
 	if (r < 0)
 		santa_config_rule_done(rule);
 	return r;
+}
+
+int santa_config_parse_rule(const void *vobj, santa_config_rule *rule,
+			    char *errbuf, size_t errsize)
+{
+	const char *field;
+
+	return parse_rule((json_object *)vobj, rule, &field, errbuf, errsize);
+}
+
+/* What a static rule needs beyond a rule import's: santad matches BINARY
+ * rules by their hash, so the identifier must be one. */
+static int check_static_rule(json_object *obj, const santa_config_rule *rule,
+			     const char **ret_field, char *errbuf, size_t errsize)
+{
+	uint8_t sha256[SANTA_SHA256_LEN];
+
+	if (rule->rule_type != RULE_TYPE_BINARY ||
+	    santa_sha256_from_hex(rule->identifier, sha256) == 0)
+		return 0;
+	*ret_field = json_object_object_get_ex(obj, "identifier", NULL) ?
+		     "identifier" : "sha256";
+	snprintf(errbuf, errsize, "\"%s\": BINARY identifier \"%.80s\" is not a "
+		 "SHA-256 (64 hex digits)", *ret_field, rule->identifier);
+	return -1;
 }
 
 static int parse_rules(struct parse_ctx *pc, const char *key, json_object *v,
@@ -495,15 +656,22 @@ static int parse_rules(struct parse_ctx *pc, const char *key, json_object *v,
 	if (!rules)
 		abort();
 	for (size_t i = 0; i < n; i++) {
-		char why[256];
+		json_object *obj = json_object_array_get_idx(v, i);
+		const char *at = array_entry(key_value(pc, key), i), *field = NULL;
+		char why[256], what[128];
 
-		if (santa_config_parse_rule(json_object_array_get_idx(v, i),
-					    &rules[i], why, sizeof(why)) < 0) {
-			for (size_t j = 0; j < i; j++)
-				santa_config_rule_done(&rules[j]);
-			free(rules);
-			return fail(pc, key, "rule %zu: %s", i, why);
+		if (parse_rule(obj, &rules[i], &field, why, sizeof(why)) == 0 &&
+		    check_static_rule(obj, &rules[i], &field, why, sizeof(why)) == 0) {
+			rules[i].line = line_at(pc->text, at);
+			continue;
 		}
+		for (size_t j = 0; j <= i; j++)
+			santa_config_rule_done(&rules[j]);
+		free(rules);
+		if (field && at && member_at(at, field))
+			at = member_at(at, field);
+		return fail_at(pc, at, entry_name(what, sizeof(what), key, i), "%s",
+			       why);
 	}
 	for (size_t i = 0; i < cfg->n_static_rules; i++)
 		santa_config_rule_done(&cfg->static_rules[i]);
@@ -595,6 +763,46 @@ static int parse_key(struct parse_ctx *pc, const struct config_key *k,
 	return fail(pc, k->name, "internal error: unhandled key type");
 }
 
+/* The index in config_keys[] of the key named by LEN bytes of NAME, or
+ * N_ELEM(config_keys). */
+static size_t key_index(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_ELEM(config_keys); i++)
+		if (strlen(config_keys[i].name) == len &&
+		    strncmp(config_keys[i].name, name, len) == 0)
+			return i;
+	return N_ELEM(config_keys);
+}
+
+int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
+		       size_t errsize, const char *fmt, ...)
+{
+	size_t len = strcspn(key, "["), i = key_index(key, len);
+	char msg[512];
+	va_list ap;
+	int line = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cfg->key_lines && i < N_ELEM(config_keys))
+		line = cfg->key_lines[i];
+	if (key[len] == '[' && i < N_ELEM(config_keys) &&
+	    config_keys[i].type == KEY_RULES) {
+		size_t n = strtoul(key + len + 1, NULL, 10);
+
+		if (n < cfg->n_static_rules && cfg->static_rules[n].line > 0)
+			line = cfg->static_rules[n].line;
+	}
+	if (!cfg->path)
+		snprintf(errbuf, errsize, "%s: %s", key, msg);
+	else if (line > 0)
+		snprintf(errbuf, errsize, "%s:%d: %s: %s", cfg->path, line, key, msg);
+	else
+		snprintf(errbuf, errsize, "%s: %s: %s", cfg->path, key, msg);
+	return -1;
+}
+
 static bool is_ignored_key(const char *name)
 {
 	for (const char *const *p = config_ignored_keys; *p; p++)
@@ -610,19 +818,20 @@ static int parse_object(struct parse_ctx *pc, json_object *root,
 		return fail(pc, NULL, "expected a JSON object at the top level, "
 			    "got %s", json_type_word(root));
 
+	cfg->key_lines = calloc(N_ELEM(config_keys), sizeof(*cfg->key_lines));
+	if (!cfg->key_lines)
+		abort();
 	json_object_object_foreach(root, key, v) {
-		const struct config_key *k = NULL;
+		size_t i = key_index(key, strlen(key));
 
-		for (size_t i = 0; i < N_ELEM(config_keys); i++)
-			if (strcmp(config_keys[i].name, key) == 0)
-				k = &config_keys[i];
-		if (!k) {
+		if (i == N_ELEM(config_keys)) {
 			if (is_ignored_key(key))
 				continue;
 			return fail(pc, key, "unknown configuration key");
 		}
-		if (parse_key(pc, k, v, cfg) < 0)
+		if (parse_key(pc, &config_keys[i], v, cfg) < 0)
 			return -1;
+		cfg->key_lines[i] = line_of_key(pc, key);
 	}
 	return 0;
 }

@@ -37,10 +37,12 @@ typedef struct santa_config_rule {
 	int rule_type;     /* santa.proto RuleType values */
 	char *custom_msg;
 	char *custom_url;
+	int line;          /* where it is in the config file, 0: unknown */
 } santa_config_rule;
 
 typedef struct santa_config {
 	char *path;                 /* the file read, or NULL for defaults */
+	int *key_lines;             /* for santa_config_error() */
 
 	santa_client_mode client_mode;
 	bool fail_closed;
@@ -114,6 +116,16 @@ void santa_config_done(santa_config *cfg);
  */
 int santa_config_load(const char *file, santa_config *cfg, char *errbuf,
 		      size_t errsize);
+
+/*
+ * An error about a value of a loaded CFG that is checked after loading (a
+ * regex, a URL), in santa_config_load's form: "FILE:LINE: KEY: ...". KEY
+ * may name a static rule, "StaticRules[2]", for that rule's line. Returns
+ * -1.
+ */
+int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
+		       size_t errsize, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* The file that santa_config_load(NULL, ...) would read. */
 const char *santa_config_default_path(void);

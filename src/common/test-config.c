@@ -12,6 +12,8 @@
 
 #include "config.h"
 
+#define SHA_A "b9bcc9ea84ea1c32c4fe9ab5a8f0e8b79e3ea2c4ae2ad02b6b9d0d4bd0d3e4b1"
+
 static char *write_tmp(const char *text)
 {
 	static char path[64];
@@ -72,7 +74,8 @@ static void test_full(void **state)
 		"  \"WatchPaths\": [\"/mnt/a\", \"/mnt/b\"],\n"
 		"  \"MetricExtraLabels\": {\"site\": \"lab\"},\n"
 		"  \"SyncExtraHeaders\": {\"Zentral-Authorization\": \"Bearer x\"},\n"
-		"  \"StaticRules\": [{\"identifier\": \"ab\", \"policy\": \"BLACKLIST\",\n"
+		"  \"StaticRules\": [{\"identifier\": \"" SHA_A "\",\n"
+		"                    \"policy\": \"BLACKLIST\",\n"
 		"                    \"rule_type\": \"BINARY\"}],\n"
 		"  \"BlockUSBMount\": true\n"
 		"}\n");
@@ -107,15 +110,114 @@ static void test_errors(void **state)
 	load_expect_error("{\n  \"ClientMode\": 1,\n}", ":3: invalid JSON");
 	load_expect_error("{\"ClientMode\": 1", "unexpected end of file");
 	load_expect_error("{} x", "unexpected text");
-	load_expect_error("{\"StaticRules\": [{\"identifier\": \"a\", "
-			  "\"policy\": \"NOPE\", \"rule_type\": \"BINARY\"}]}",
-			  "StaticRules: rule 0: \"policy\": unknown policy \"NOPE\"");
-	load_expect_error("{\"StaticRules\": [{\"policy\": \"ALLOWLIST\", "
-			  "\"rule_type\": \"BINARY\"}]}",
-			  "rule 0: missing \"identifier\"");
-	load_expect_error("{\"WatchPaths\": [\"/a\", 2]}",
-			  "WatchPaths: entry 1: expected a string");
+	load_expect_error("{\"WatchPaths\": [\"/a\",\n 2]}",
+			  ":2: WatchPaths[1]: expected a string");
+	load_expect_error("{\"MetricExtraLabels\": {\"a\": \"b\",\n\"c\": 1}}",
+			  ":2: MetricExtraLabels: \"c\": expected a string");
 	load_expect_error("{\"MetricExportInterval\": -1}", "out of range");
+}
+
+/* Rules on lines 3, 6 and 9 (each spread over three lines); rule 2 is
+ * rewritten by each case. */
+static void static_rule_error(const char *rule2, const char *expect)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{\n"
+		 "  \"StaticRules\": [\n"
+		 "    {\"identifier\": \"" SHA_A "\",\n"
+		 "     \"policy\": \"ALLOWLIST\",\n"
+		 "     \"rule_type\": \"BINARY\"},\n"
+		 "    {\"identifier\": \"EQHXZ8M8AV:com.example\",\n"
+		 "     \"custom_msg\": \"a \\\"policy\\\": in a string, [\\\"x\\\"]\",\n"
+		 "     \"policy\": \"BLOCKLIST\", \"rule_type\": \"SIGNINGID\"},\n"
+		 "    %s\n"
+		 "  ]\n"
+		 "}\n", rule2);
+	load_expect_error(text, expect);
+}
+
+static void test_static_rule_errors(void **state)
+{
+	static_rule_error("{\"identifier\": \"nothex\",\n"
+			  "     \"policy\": \"BLOCKLIST\", \"rule_type\": \"BINARY\"}",
+			  ":9: StaticRules[2]: \"identifier\": BINARY identifier "
+			  "\"nothex\" is not a SHA-256");
+	static_rule_error("{\"sha256\": \"ab\", \"policy\": \"BLOCKLIST\",\n"
+			  "     \"rule_type\": \"BINARY\"}",
+			  ":9: StaticRules[2]: \"sha256\": BINARY identifier");
+	static_rule_error("{\"identifier\": \"" SHA_A "\",\n"
+			  "     \"policy\": \"NOPE\", \"rule_type\": \"BINARY\"}",
+			  ":10: StaticRules[2]: \"policy\": unknown policy \"NOPE\"");
+	static_rule_error("{\"identifier\": \"" SHA_A "\",\n"
+			  "     \"policy\": \"ALLOWLIST\",\n"
+			  "     \"rule_type\": \"BINARYX\"}",
+			  ":11: StaticRules[2]: \"rule_type\": unknown rule type");
+	static_rule_error("{\"identifier\": \"" SHA_A "\",\n"
+			  "     \"policy\": 1, \"rule_type\": \"BINARY\"}",
+			  ":10: StaticRules[2]: \"policy\": expected a string, got an "
+			  "integer");
+	static_rule_error("{\"identifier\": \"" SHA_A "\",\n"
+			  "     \"policy\": \"ALLOWLIST\", \"custom_url\": [],\n"
+			  "     \"rule_type\": \"BINARY\"}",
+			  ":10: StaticRules[2]: \"custom_url\": expected a string, got an "
+			  "array");
+	static_rule_error("{\"identifier\": \"" SHA_A "\",\n"
+			  "     \"rule_type\": \"BINARY\"}",
+			  ":9: StaticRules[2]: missing \"policy\"");
+	static_rule_error("{\"policy\": \"ALLOWLIST\",\n"
+			  "     \"rule_type\": \"BINARY\"}",
+			  ":9: StaticRules[2]: missing \"identifier\"");
+	static_rule_error("{\"identifier\": \"\",\n"
+			  "     \"policy\": \"ALLOWLIST\", \"rule_type\": \"BINARY\"}",
+			  ":9: StaticRules[2]: missing \"identifier\"");
+	static_rule_error("\"" SHA_A "\"",
+			  ":9: StaticRules[2]: expected an object, got a string");
+	load_expect_error("{\n  \"StaticRules\": {}\n}",
+			  ":2: StaticRules: expected an array of rules");
+}
+
+/* Values checked after loading (santad's regexes, a static rule) are
+ * reported at their key's line, or their rule's. */
+static void test_error_after_load(void **state)
+{
+	char err[512], expect[512];
+	santa_config cfg;
+	char *path = write_tmp(
+		"{\n"
+		"  \"ClientMode\": 1,\n"
+		"  \"AllowedPathRegex\": \"(\",\n"
+		"  \"StaticRules\": [\n"
+		"    {\"identifier\": \"" SHA_A "\", \"policy\": \"ALLOWLIST\",\n"
+		"     \"rule_type\": \"BINARY\"},\n"
+		"    {\"identifier\": \"T1\", \"policy\": \"ALLOWLIST\",\n"
+		"     \"rule_type\": \"TEAMID\"}\n"
+		"  ]\n"
+		"}\n");
+
+	assert_int_equal(santa_config_load(path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.static_rules[1].line, 7);
+	assert_int_equal(santa_config_error(&cfg, "AllowedPathRegex", err, sizeof(err),
+					    "bad %s", "regex"), -1);
+	snprintf(expect, sizeof(expect), "%s:3: AllowedPathRegex: bad regex", path);
+	assert_string_equal(err, expect);
+	santa_config_error(&cfg, "StaticRules[1]", err, sizeof(err), "no");
+	snprintf(expect, sizeof(expect), "%s:7: StaticRules[1]: no", path);
+	assert_string_equal(err, expect);
+	santa_config_error(&cfg, "StaticRules[5]", err, sizeof(err), "no");
+	snprintf(expect, sizeof(expect), "%s:4: StaticRules[5]: no", path);
+	assert_string_equal(err, expect);
+	santa_config_error(&cfg, "BlockedPathRegex", err, sizeof(err), "no");
+	snprintf(expect, sizeof(expect), "%s: BlockedPathRegex: no", path);
+	assert_string_equal(err, expect);
+	santa_config_done(&cfg);
+	unlink(path);
+
+	santa_config_init(&cfg);
+	santa_config_error(&cfg, "AllowedPathRegex", err, sizeof(err), "no");
+	assert_string_equal(err, "AllowedPathRegex: no");
+	santa_config_done(&cfg);
 }
 
 static void test_names(void **state)
@@ -135,6 +237,8 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_static_rule_errors),
+		cmocka_unit_test(test_error_after_load),
 		cmocka_unit_test(test_names),
 	};
 
