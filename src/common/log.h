@@ -32,6 +32,12 @@ void log_msg(int level, const char *fmt, ...)
 int log_msg_errno(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ONE or MANY, whichever a count of N takes: "1 rule", "2 rules". */
+static inline const char *log_plural(unsigned long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 #define log_debug(...) log_msg(SANTA_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(SANTA_LOG_INFO, __VA_ARGS__)
 #define log_notice(...) log_msg(SANTA_LOG_NOTICE, __VA_ARGS__)

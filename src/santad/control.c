@@ -585,7 +585,8 @@ static void control_batch_expire(control *c)
 		next = b->next;
 		if (now - b->last_usec > CONTROL_BATCH_IDLE_USEC) {
 			log_notice("Dropping rule batch %" PRIu64 " of %" PRIu64
-				   " rules: idle for more than %llu s", b->id, b->received,
+				   " %s: idle for more than %llu s", b->id, b->received,
+				   log_plural(b->received, "rule", "rules"),
 				   CONTROL_BATCH_IDLE_USEC / 1000000ull);
 			control_batch_drop(c, b);
 		}
@@ -696,15 +697,17 @@ static void control_batch_apply(control *c, ipc_call *call, control_batch *b)
 
 	r = santad_rules_apply(c->d, b->rules, b->cleanup, &applied, err, sizeof(err));
 	if (r < 0) {
-		log_warning("Applying %" PRIu64 " rules (cleanup %s) from %s failed: %s",
-			    b->received, control_cleanup_name(b->cleanup),
+		log_warning("Applying %" PRIu64 " %s (cleanup %s) from %s failed: %s",
+			    b->received, log_plural(b->received, "rule", "rules"),
+			    control_cleanup_name(b->cleanup),
 			    control_peer(call, who, sizeof(who)), err[0] ? err : strerror(-r));
 		ipc_call_fail(call, r == -EINVAL ? IPC_E_INVALID : r, "AddRules: %s",
 			      err[0] ? err : strerror(-r));
 		return;
 	}
-	log_notice("Applied %" PRIu64 " of %" PRIu64 " rules (cleanup %s) from %s", applied,
-		   b->received, control_cleanup_name(b->cleanup),
+	log_notice("Applied %" PRIu64 " of %" PRIu64 " %s (cleanup %s) from %s", applied,
+		   b->received, log_plural(b->received, "rule", "rules"),
+		   control_cleanup_name(b->cleanup),
 		   control_peer(call, who, sizeof(who)));
 	rep.received = b->received;
 	rep.applied = applied;
@@ -1106,8 +1109,8 @@ static void control_on_close(ipc_conn *conn, int err, const char *reason, void *
 
 	ipc_peer_describe(ipc_conn_peer(conn), who, sizeof(who));
 	if (b) {
-		log_notice("Dropping rule batch %" PRIu64 " of %" PRIu64 " rules: %s closed", b->id,
-			   b->received, who);
+		log_notice("Dropping rule batch %" PRIu64 " of %" PRIu64 " %s: %s closed", b->id,
+			   b->received, log_plural(b->received, "rule", "rules"), who);
 		control_batch_drop(c, b);
 	}
 	/* The IPC layer's reason names the peer already. */

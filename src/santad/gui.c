@@ -924,9 +924,9 @@ void gui_sync_bundle_event(gui *g, ipc_call *call, const Santa__EventList *el)
 	gui_stamp(p->event, first);
 	gui_log_bundle(g, el);
 	gui_store_bundle(g, p->event, el);
-	log_info("Recorded the bundle '%s' (%s, %zu executables) of '%s' from %s",
+	log_info("Recorded the bundle '%s' (%s, %zu %s) of '%s' from %s",
 		 nz(first->file_bundle_name), first->file_bundle_hash, el->n_events - 1,
-		 p->path, who);
+		 log_plural(el->n_events - 1, "executable", "executables"), p->path, who);
 	gui_pending_free(p);
 	ipc_call_reply(call, &empty.base);
 }

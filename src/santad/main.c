@@ -482,18 +482,24 @@ static void notify_ready(main_ctx *m)
 	const char *const *paths;
 	size_t n = santad_watch_paths(&m->d, &paths);
 
-	(void)sd_notifyf(0, "READY=1\nSTATUS=Watching %zu filesystems", n);
-	log_notice("santad %s ready: mode %s, %zu filesystems watched, event log %s \"%s\"",
-		   SANTA_VERSION, santa_client_mode_name(santad_client_mode(&m->d)), n,
+	const char *fs = log_plural(n, "filesystem", "filesystems");
+
+	(void)sd_notifyf(0, "READY=1\nSTATUS=Watching %zu %s", n, fs);
+	log_notice("santad %s ready: mode %s, %zu %s watched, event log %s \"%s\"",
+		   SANTA_VERSION, santa_client_mode_name(santad_client_mode(&m->d)), n, fs,
 		   santa_log_type_name(m->d.cfg.event_log_type),
 		   m->d.cfg.event_log_type == SANTA_LOG_FILE || m->d.cfg.event_log_type ==
 		   SANTA_LOG_JSON ? m->d.cfg.event_log_path : "");
 }
 
-static int start(main_ctx *m)
+/* Read the configuration and check what only santad checks (regexes, static
+ * rules), before anything is set up: a bad file is EX_CONFIG. */
+static int load_config(main_ctx *m)
 {
 	santad *d = &m->d;
 	char err[ERRBUF];
+	policy *p = NULL;
+
 	int r;
 
 	if (santa_config_load(d->config_file, &d->cfg, err, sizeof(err)) < 0) {

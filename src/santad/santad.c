@@ -592,8 +592,9 @@ void santad_store_events(santad *d)
 
 		if (r < 0) {
 			dropped = n;
-			log_warning_errno(r, "Storing %zu events for the sync server failed, "
-					  "dropping them", n);
+			log_warning_errno(r, "Storing %zu %s for the sync server failed, "
+					  "dropping %s", n, log_plural(n, "event", "events"),
+					  log_plural(n, "it", "them"));
 		}
 		atomic_fetch_add(&d->counters.events_stored, n - dropped);
 		atomic_fetch_add(&d->counters.events_dropped, dropped);

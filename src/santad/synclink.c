@@ -218,8 +218,9 @@ void synclink_post_events(synclink *l, Santa__Event *const *events, size_t n)
 	if (!l || !l->path || !n)
 		return;
 	if (!l->ready) {
-		log_debug("Not handing %zu events to santasyncservice now (not connected): the "
-			  "next sync uploads them", n);
+		log_debug("Not handing %zu %s to santasyncservice now (not connected): the "
+			  "next sync uploads %s", n, log_plural(n, "event", "events"),
+			  log_plural(n, "it", "them"));
 		return;
 	}
 	fresh = calloc(n, sizeof(*fresh));
@@ -231,8 +232,9 @@ void synclink_post_events(synclink *l, Santa__Event *const *events, size_t n)
 			fresh[k++] = events[i];
 	r = k ? post(l, fresh, k, SYNCLINK_CALL_USEC, post_done, l) : 0;
 	if (r < 0)
-		log_debug("Not handing %zu events to santasyncservice now (%s): the next sync "
-			  "uploads them", k, ipc_strerror(r));
+		log_debug("Not handing %zu %s to santasyncservice now (%s): the next sync "
+			  "uploads %s", k, log_plural(k, "event", "events"), ipc_strerror(r),
+			  log_plural(k, "it", "them"));
 	free(fresh);
 }
 
