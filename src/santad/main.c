@@ -507,6 +507,23 @@ static int load_config(main_ctx *m)
 		m->bad_config = true;
 		return -EINVAL;
 	}
+	r = policy_new(&d->cfg, NULL, &p, err, sizeof(err));
+	if (r < 0) {
+		log_error("Reading the configuration failed: %s", err);
+		m->bad_config = r == -EINVAL;
+		return r;
+	}
+	policy_unref(p);
+	return 0;
+}
+
+static int start(main_ctx *m)
+{
+	santad *d = &m->d;
+	int r;
+
+	if ((r = load_config(m)) < 0)
+		return r;
 	if (geteuid() != 0) {
 		log_error("santad must run as root (fanotify permission events need "
 			  "CAP_SYS_ADMIN)");

@@ -246,8 +246,9 @@ static int strdup_opt(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-static int compile_regex(const char *src, const char *key, pcre2_code **ret,
-			 char *errbuf, size_t errsize)
+/* Compile the regex KEY, from the sync server (SYNCED) or from CFG's file. */
+static int compile_regex(const santa_config *cfg, const char *key, const char *src,
+			 bool synced, pcre2_code **ret, char *errbuf, size_t errsize)
 {
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE off;
@@ -264,14 +265,22 @@ static int compile_regex(const char *src, const char *key, pcre2_code **ret,
 		return 0;
 	}
 	pcre2_get_error_message(err, msg, sizeof(msg));
-	snprintf(errbuf, errsize, "%s \"%s\": %s at offset %zu", key, src, (char *)msg,
-		 (size_t)off);
+	if (synced)
+		snprintf(errbuf, errsize, "%s from the sync server \"%.80s\": %s at offset %zu",
+			 key, src, (char *)msg, (size_t)off);
+	else
+		santa_config_error(cfg, key, errbuf, errsize, "\"%.80s\": %s at offset %zu",
+				   src, (char *)msg, (size_t)off);
 	return -EINVAL;
 }
 
-static int copy_static_rule(policy_static_rule *dst, const santa_config_rule *src,
+/* StaticRules[INDEX] of CFG, BINARY ones with their hash parsed. */
+static int copy_static_rule(policy_static_rule *dst, const santa_config *cfg, size_t index,
 			    char *errbuf, size_t errsize)
 {
+	const santa_config_rule *src = &cfg->static_rules[index];
+	char key[64];
+
 	memset(dst, 0, sizeof(*dst));
 	dst->rule.policy = src->policy;
 	dst->rule.rule_type = src->rule_type;
@@ -281,9 +290,13 @@ static int copy_static_rule(policy_static_rule *dst, const santa_config_rule *sr
 		return -ENOMEM;
 	if (src->rule_type != SANTA__RULE_TYPE__BINARY)
 		return 0;
+	/* santa_config_load() refuses these already; a config built some
+	 * other way gets the same message. */
 	if (!src->identifier || santa_sha256_from_hex(src->identifier, dst->sha256) < 0) {
-		snprintf(errbuf, errsize, "StaticRules: BINARY identifier \"%s\" is not a SHA-256",
-			 src->identifier ? src->identifier : "");
+		snprintf(key, sizeof(key), "StaticRules[%zu]", index);
+		santa_config_error(cfg, key, errbuf, errsize,
+				   "\"identifier\": BINARY identifier \"%.80s\" is not a "
+				   "SHA-256 (64 hex digits)", src->identifier ? src->identifier : "");
 		return -EINVAL;
 	}
 	dst->has_sha256 = true;
@@ -352,10 +365,10 @@ static int policy_build(policy *p, const santa_config *cfg, const policy_overrid
 		r = policy_copy_own(p, cfg);
 	if (r < 0)
 		return r;
-	if ((r = compile_regex(allowed, "AllowedPathRegex", &p->allowed_regex, errbuf,
-			       errsize)) < 0 ||
-	    (r = compile_regex(blocked, "BlockedPathRegex", &p->blocked_regex, errbuf,
-			       errsize)) < 0)
+	if ((r = compile_regex(cfg, "AllowedPathRegex", allowed, ov && ov->allowed_regex,
+			       &p->allowed_regex, errbuf, errsize)) < 0 ||
+	    (r = compile_regex(cfg, "BlockedPathRegex", blocked, ov && ov->blocked_regex,
+			       &p->blocked_regex, errbuf, errsize)) < 0)
 		return r;
 	if (strdup_opt(&p->allowed_regex_src, allowed && *allowed ? allowed : NULL) < 0 ||
 	    strdup_opt(&p->blocked_regex_src, blocked && *blocked ? blocked : NULL) < 0)
@@ -365,7 +378,7 @@ static int policy_build(policy *p, const santa_config *cfg, const policy_overrid
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_static_rules; i++) {
 		p->n_static_rules++;
-		r = copy_static_rule(&p->static_rules[i], &cfg->static_rules[i], errbuf, errsize);
+		r = copy_static_rule(&p->static_rules[i], cfg, i, errbuf, errsize);
 		if (r < 0)
 			return r;
 	}

@@ -324,10 +324,38 @@ static void test_bad_regex_and_static_rule(void **state)
 	cfg.static_rules = &st;
 	cfg.n_static_rules = 1;
 	assert_int_equal(policy_new(&cfg, NULL, &p, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "StaticRules"));
+	assert_string_equal(err, "StaticRules[0]: \"identifier\": BINARY identifier "
+			    "\"nothex\" is not a SHA-256 (64 hex digits)");
 	cfg.static_rules = NULL;
 	cfg.n_static_rules = 0;
 	santa_config_done(&cfg);
+}
+
+/* A regex from the file is reported at its line; the sync server's is not. */
+static void test_bad_regex_where(void **state)
+{
+	char err[512] = "", expect[512], path[] = "/tmp/santa-test-policy-XXXXXX";
+	policy_overrides ov = { .blocked_regex = "[" };
+	santa_config cfg;
+	policy *p = NULL;
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	assert_non_null(f);
+	fputs("{\n  \"ClientMode\": 1,\n  \"AllowedPathRegex\": \"(a\"\n}\n", f);
+	fclose(f);
+	assert_int_equal(santa_config_load(path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(policy_new(&cfg, NULL, &p, err, sizeof(err)), -EINVAL);
+	snprintf(expect, sizeof(expect), "%s:3: AllowedPathRegex: \"(a\": ", path);
+	if (strncmp(err, expect, strlen(expect)))
+		fail_msg("\"%s\" does not start with \"%s\"", err, expect);
+	free(cfg.allowed_path_regex);
+	cfg.allowed_path_regex = NULL;
+	assert_int_equal(policy_new(&cfg, &ov, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "BlockedPathRegex from the sync server \"[\""));
+	assert_null(strstr(err, path));
+	santa_config_done(&cfg);
+	unlink(path);
 }
 
 static void test_events_recorded(void **state)
@@ -364,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_needs_flush),
 		cmocka_unit_test(test_own_executables),
 		cmocka_unit_test(test_bad_regex_and_static_rule),
+		cmocka_unit_test(test_bad_regex_where),
 		cmocka_unit_test(test_events_recorded),
 	};
 

@@ -86,6 +86,31 @@ def test_bad_config_at_start_exits_78(build_dir, tmp_path):
     assert f"{bad}:2: ClientMode" in r.stderr
 
 
+SHA_A = "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{\n  "StaticRules": [\n    {"identifier": "abc", "policy": "BLOCKLIST",\n'
+     '     "rule_type": "BINARY"}\n  ]\n}\n',
+     ':3: StaticRules[0]: "identifier": BINARY identifier "abc" is not a SHA-256'),
+    ('{\n  "StaticRules": [\n    {"identifier": "' + SHA_A + '",\n'
+     '     "policy": "ALLOWLIST", "rule_type": "BINARY"},\n'
+     '    {"identifier": "' + SHA_A + '",\n     "policy": "ALLOW",\n'
+     '     "rule_type": "BINARY"}\n  ]\n}\n',
+     ':6: StaticRules[1]: "policy": unknown policy "ALLOW"'),
+    ('{\n  "ClientMode": 1,\n  "BlockedPathRegex": "(unclosed"\n}\n',
+     ':3: BlockedPathRegex: "(unclosed": '),
+], ids=["identifier", "policy", "regex"])
+def test_bad_static_rule_or_regex_at_start_exits_78(build_dir, tmp_path, text, message):
+    bad = tmp_path / "config.json"
+    bad.write_text(text)
+    exe = build_dir / "src" / "santad" / "santad"
+    r = subprocess.run(["timeout", "-s", "KILL", "20", str(exe), "--config", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 78
+    assert f"Reading the configuration failed: {bad}{message}" in r.stderr
+
+
 def test_help_and_version(build_dir):
     exe = build_dir / "src" / "santad" / "santad"
     r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=10)
