@@ -27,7 +27,8 @@ struct mounts {
 	size_t n_watch;
 	mark *marks;
 	size_t n_marks;
-	const char **paths;     /* marks[i].path, for mounts_paths */
+	const char **paths;     /* the marks' paths, each once, for mounts_paths */
+	size_t n_paths;
 	/* Filesystems that failed, so each is only reported once. */
 	uint64_t *failed;
 	size_t n_failed;
@@ -147,9 +148,7 @@ static void prune_unseen(mounts *m)
 			free(m->marks[i].path);
 			continue;
 		}
-		m->marks[kept] = m->marks[i];
-		m->paths[kept] = m->marks[kept].path;
-		kept++;
+		m->marks[kept++] = m->marks[i];
 	}
 	m->n_marks = kept;
 }
@@ -183,7 +182,6 @@ static int add_mark(mounts *m, const char *path, uint64_t id, bool filesystem)
 	m->marks[m->n_marks].id = id;
 	m->marks[m->n_marks].filesystem = filesystem;
 	m->marks[m->n_marks].seen = true;
-	m->paths[m->n_marks] = m->marks[m->n_marks].path;
 	m->n_marks++;
 	log_info("Watching execs on %s \"%s\"", filesystem ? "the filesystem of" : "the mount",
 		 path);
@@ -212,34 +210,84 @@ static void scan_watch_paths(mounts *m)
 	}
 }
 
-bool mounts_parse_line(char *line, uint64_t *mnt_id, uint64_t *dev, char **mount_point,
-		       char **fstype)
+bool mounts_parse_entry(char *line, mounts_entry *ret)
 {
 	unsigned maj, min;
-	unsigned long long id;
+	unsigned long long id, parent;
 	char *sep, *save = NULL, *tok;
 	int field = 0;
 
+	memset(ret, 0, sizeof(*ret));
 	sep = strstr(line, " - ");
 	if (!sep)
 		return false;
 	*sep = '\0';
-	*fstype = strtok_r(sep + 3, " ", &save);
+	ret->fstype = strtok_r(sep + 3, " ", &save);
 	save = NULL;
 	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
 		if (field == 0 && sscanf(tok, "%llu", &id) != 1)
 			return false;
+		if (field == 1 && sscanf(tok, "%llu", &parent) != 1)
+			return false;
 		if (field == 2 && sscanf(tok, "%u:%u", &maj, &min) != 2)
 			return false;
 		if (field == 4)
-			*mount_point = tok;
+			ret->mount_point = tok;
 	}
-	if (field < 5 || !*fstype)
+	if (field < 5 || !ret->fstype)
 		return false;
-	*mnt_id = id;
-	*dev = makedev(maj, min);
-	mounts_unescape(*mount_point);
+	ret->mnt_id = id;
+	ret->parent_id = parent;
+	ret->dev = makedev(maj, min);
+	mounts_unescape(ret->mount_point);
 	return true;
+}
+
+bool mounts_parse_line(char *line, uint64_t *mnt_id, uint64_t *dev, char **mount_point,
+		       char **fstype)
+{
+	mounts_entry e;
+
+	if (!mounts_parse_entry(line, &e))
+		return false;
+	*mnt_id = e.mnt_id;
+	*dev = e.dev;
+	*mount_point = e.mount_point;
+	*fstype = e.fstype;
+	return true;
+}
+
+static int entry_id_cmp(const void *a, const void *b)
+{
+	const mounts_entry *ea = *(const mounts_entry *const *)a;
+	const mounts_entry *eb = *(const mounts_entry *const *)b;
+
+	return ea->mnt_id < eb->mnt_id ? -1 : ea->mnt_id > eb->mnt_id;
+}
+
+void mounts_flag_covered(mounts_entry *entries, size_t n)
+{
+	/* By mount id, to find each parent without a quadratic scan: a host
+	 * with many containers has thousands of mounts. */
+	mounts_entry **by_id = malloc((n ? n : 1) * sizeof(*by_id));
+
+	for (size_t i = 0; i < n; i++)
+		entries[i].covered = false;
+	if (!by_id)
+		return;
+	for (size_t i = 0; i < n; i++)
+		by_id[i] = &entries[i];
+	qsort(by_id, n, sizeof(*by_id), entry_id_cmp);
+	for (size_t i = 0; i < n; i++) {
+		mounts_entry key = { .mnt_id = entries[i].parent_id }, *kp = &key, **below;
+
+		if (entries[i].parent_id == entries[i].mnt_id)
+			continue;
+		below = bsearch(&kp, by_id, n, sizeof(*by_id), entry_id_cmp);
+		if (below && !strcmp((*below)->mount_point, entries[i].mount_point))
+			(*below)->covered = true;
+	}
+	free(by_id);
 }
 
 static void watch_filesystem(mounts *m, uint64_t mnt_id, uint64_t dev, const char *path,
@@ -268,29 +316,93 @@ static void watch_filesystem(mounts *m, uint64_t mnt_id, uint64_t dev, const cha
 		log_warning_errno(r, "Watching \"%s\" (%s) failed, skipping", path, fstype);
 }
 
-static void scan_mountinfo(mounts *m)
+/* /proc/self/mountinfo into *RET_TEXT, its lines split into *RET_ENTRIES
+ * (pointing into the text). */
+static int read_mountinfo(char **ret_text, mounts_entry **ret_entries, size_t *ret_n)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
+	mounts_entry *entries = NULL;
+	size_t cap = 0, n = 0, max = 0;
+	char *text = NULL, *line, *save = NULL;
+	int r;
 
-	if (!f) {
-		log_error_errno(-errno, "Reading /proc/self/mountinfo failed");
+	if (!f)
+		return -errno;
+	/* mountinfo holds no NUL: this reads it whole. */
+	if (getdelim(&text, &cap, '\0', f) < 0) {
+		r = ferror(f) ? -EIO : -ENODATA;
+		free(text);
+		fclose(f);
+		return r;
+	}
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (n == max) {
+			mounts_entry *more;
+
+			max = max ? 2 * max : 64;
+			more = realloc(entries, max * sizeof(*entries));
+			if (!more) {
+				free(entries);
+				free(text);
+				return -ENOMEM;
+			}
+			entries = more;
+		}
+		if (mounts_parse_entry(line, &entries[n]))
+			n++;
+	}
+	*ret_text = text;
+	*ret_entries = entries;
+	*ret_n = n;
+	return 0;
+}
+
+static void scan_mountinfo(mounts *m)
+{
+	mounts_entry *entries = NULL;
+	char *text = NULL;
+	size_t n = 0;
+	int r;
+
+	r = read_mountinfo(&text, &entries, &n);
+	if (r < 0) {
+		log_error_errno(r, "Reading /proc/self/mountinfo failed");
 		return;
 	}
+	mounts_flag_covered(entries, n);
 	for (size_t i = 0; i < m->n_marks; i++)
 		m->marks[i].seen = false;
-	while (getline(&line, &cap, f) > 0) {
-		uint64_t mnt_id, dev;
-		char *mp = NULL, *fstype = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const mounts_entry *e = &entries[i];
 
-		line[strcspn(line, "\n")] = '\0';
-		if (mounts_parse_line(line, &mnt_id, &dev, &mp, &fstype))
-			watch_filesystem(m, mnt_id, dev, mp, fstype);
+		/* A mark made before something was stacked on it stays in
+		 * the kernel: keep it. */
+		if (e->covered) {
+			(void)have_mark(m, e->dev, true);
+			(void)have_mark(m, e->mnt_id, false);
+			continue;
+		}
+		watch_filesystem(m, e->mnt_id, e->dev, e->mount_point, e->fstype);
 	}
-	free(line);
-	fclose(f);
+	free(entries);
+	free(text);
 	prune_unseen(m);
+}
+
+/* One path may carry two marks (a mark made before a mount was stacked on
+ * it, then the one on top): it is listed once. */
+static void list_paths(mounts *m)
+{
+	m->n_paths = 0;
+	for (size_t i = 0; i < m->n_marks; i++) {
+		size_t j = 0;
+
+		while (j < m->n_paths && strcmp(m->paths[j], m->marks[i].path))
+			j++;
+		if (j == m->n_paths)
+			m->paths[m->n_paths++] = m->marks[i].path;
+	}
 }
 
 size_t mounts_scan(mounts *m)
@@ -299,11 +411,12 @@ size_t mounts_scan(mounts *m)
 		scan_watch_paths(m);
 	else
 		scan_mountinfo(m);
+	list_paths(m);
 	return m->n_marks;
 }
 
 size_t mounts_paths(const mounts *m, const char *const **ret)
 {
 	*ret = m->paths;
-	return m->n_marks;
+	return m->n_paths;
 }
