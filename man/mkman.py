@@ -331,7 +331,9 @@ def parse_doc(path):
 EXAMPLES = {
     "AllowedPathRegex": "^/opt/vendor/bin/",
     "BlockedPathRegex": "^/tmp/",
-    "StaticRules": [{"identifier": "<sha256 of the file>", "policy": "BLOCKLIST",
+    # santad refuses a BINARY rule whose identifier is not a SHA-256.
+    "StaticRules": [{"identifier": "e3b0c44298fc1c149afbf4c8996fb924"
+                                   "27ae41e4649b934ca495991b7852b855", "policy": "BLOCKLIST",
                      "rule_type": "BINARY", "custom_msg": "Not on this machine"}],
     "WatchPaths": ["/", "/home"],
     "UnknownBlockMessage": "Ask the help desk to allow this program.",
