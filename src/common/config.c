@@ -774,17 +774,12 @@ static size_t key_index(const char *name, size_t len)
 	return N_ELEM(config_keys);
 }
 
-int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
-		       size_t errsize, const char *fmt, ...)
+const char *santa_config_where(const santa_config *cfg, const char *key, char *buf,
+			       size_t size)
 {
 	size_t len = strcspn(key, "["), i = key_index(key, len);
-	char msg[512];
-	va_list ap;
 	int line = 0;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (cfg->key_lines && i < N_ELEM(config_keys))
 		line = cfg->key_lines[i];
 	if (key[len] == '[' && i < N_ELEM(config_keys) &&
@@ -795,11 +790,25 @@ int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
 			line = cfg->static_rules[n].line;
 	}
 	if (!cfg->path)
-		snprintf(errbuf, errsize, "%s: %s", key, msg);
+		snprintf(buf, size, "%s", "");
 	else if (line > 0)
-		snprintf(errbuf, errsize, "%s:%d: %s: %s", cfg->path, line, key, msg);
+		snprintf(buf, size, "%s:%d: ", cfg->path, line);
 	else
-		snprintf(errbuf, errsize, "%s: %s: %s", cfg->path, key, msg);
+		snprintf(buf, size, "%s: ", cfg->path);
+	return buf;
+}
+
+int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
+		       size_t errsize, const char *fmt, ...)
+{
+	char msg[512], where[PATH_MAX + 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(errbuf, errsize, "%s%s: %s", santa_config_where(cfg, key, where, sizeof(where)),
+		 key, msg);
 	return -1;
 }
 

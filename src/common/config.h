@@ -127,6 +127,12 @@ int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
 		       size_t errsize, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* Where KEY is in a loaded CFG, to put before a message that names KEY
+ * itself: "FILE:LINE: ", "FILE: " when the line is unknown, "" when CFG
+ * is the defaults. Returns BUF. */
+const char *santa_config_where(const santa_config *cfg, const char *key, char *buf,
+			       size_t size);
+
 /* The file that santa_config_load(NULL, ...) would read. */
 const char *santa_config_default_path(void);
 

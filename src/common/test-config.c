@@ -211,12 +211,15 @@ static void test_error_after_load(void **state)
 	santa_config_error(&cfg, "BlockedPathRegex", err, sizeof(err), "no");
 	snprintf(expect, sizeof(expect), "%s: BlockedPathRegex: no", path);
 	assert_string_equal(err, expect);
+	snprintf(expect, sizeof(expect), "%s:2: ", path);
+	assert_string_equal(santa_config_where(&cfg, "ClientMode", err, sizeof(err)), expect);
 	santa_config_done(&cfg);
 	unlink(path);
 
 	santa_config_init(&cfg);
 	santa_config_error(&cfg, "AllowedPathRegex", err, sizeof(err), "no");
 	assert_string_equal(err, "AllowedPathRegex: no");
+	assert_string_equal(santa_config_where(&cfg, "ClientMode", err, sizeof(err)), "");
 	santa_config_done(&cfg);
 }
 

@@ -16,6 +16,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -708,8 +709,17 @@ static int export_check(const santa_config *cfg, const char *socket_path)
 		return 0;
 	r = metric_export_check(cfg->metric_format, cfg->metric_url, NULL, M.error,
 				sizeof(M.error));
-	if (r < 0)
+	if (r < 0) {
+		/* The message starts with the key it is about: say where it is. */
+		const char *key = strncmp(M.error, "MetricFormat", 12) ? "MetricURL" :
+				  "MetricFormat";
+		char where[PATH_MAX + 32], msg[sizeof(M.error)];
+
+		snprintf(msg, sizeof(msg), "%s", M.error);
+		snprintf(M.error, sizeof(M.error), "%s%s",
+			 santa_config_where(cfg, key, where, sizeof(where)), msg);
 		return r;
+	}
 	if (!socket_path) {
 		snprintf(M.error, sizeof(M.error), "santametricservice is not available");
 		return -ENOENT;

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,7 +186,12 @@ static int setup_export(service *svc)
 	r = metric_export_check(cfg->metric_format, cfg->metric_url, &format, err,
 				sizeof(err));
 	if (r < 0) {
-		log_error("Refusing to start: %s", err);
+		/* The message starts with the key it is about. */
+		const char *key = strncmp(err, "MetricFormat", 12) ? "MetricURL" : "MetricFormat";
+		char where[PATH_MAX + 32];
+
+		log_error("Refusing to start: %s%s",
+			  santa_config_where(cfg, key, where, sizeof(where)), err);
 		svc->config_error = true;
 		return -EINVAL;
 	}

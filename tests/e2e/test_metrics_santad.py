@@ -122,5 +122,8 @@ def test_url_without_writer_is_an_error_in_status(santad_factory, collector):
     assert r.returncode == 0, r.stderr
     assert "Export Error" in r.stdout
     assert 'no writer for scheme "ftp"' in r.stdout
-    assert 'Metrics will not be exported: MetricURL "ftp://127.0.0.1/metrics"' in \
-        santad.stderr()
+    # Where the key is: the file and its line.
+    line = next(i for i, text in enumerate(santad.config_path.read_text().splitlines(), 1)
+                if '"MetricURL"' in text)
+    assert (f'Metrics will not be exported: {santad.config_path}:{line}: '
+            'MetricURL "ftp://127.0.0.1/metrics"') in santad.stderr()

@@ -178,6 +178,8 @@ def test_configuration_it_cannot_serve_is_an_error(sandbox, keys, message):
     p = sandbox.start_service(cfg)
     assert p.wait(timeout=10) == 78
     assert message in sandbox.log()
+    # The file and the line of the key (json.dumps wrote one line).
+    assert f"Refusing to start: {cfg}:1: Metric" in sandbox.log()
 
 
 def test_no_socket_is_an_error(sandbox):
