@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -472,8 +473,13 @@ static int svc_http(svc *s)
 	if (s->http)
 		return 0;
 	if (sync_encoding_from_name(s->cfg.sync_client_content_encoding, &enc) < 0) {
-		log_warning("SyncClientContentEncoding \"%s\" is not deflate, gzip or none, "
-			    "using deflate", s->cfg.sync_client_content_encoding);
+		char where[PATH_MAX + 32];
+
+		log_warning("%sSyncClientContentEncoding \"%s\" is not deflate, gzip or none, "
+			    "using deflate",
+			    santa_config_where(&s->cfg, "SyncClientContentEncoding", where,
+					       sizeof(where)),
+			    s->cfg.sync_client_content_encoding);
 		enc = SYNC_ENCODING_DEFLATE;
 	}
 	o.encoding = enc;

@@ -342,6 +342,22 @@ def test_request_encodings(build, encoding):
         assert rig.server.errors == []
 
 
+def test_unknown_encoding_is_named_where_it_is_and_deflate_used(build):
+    if os.geteuid() != 0:
+        pytest.skip("root")
+    with SyncRig(build, extra_config={"SyncClientContentEncoding": "br"}) as rig:
+        rig.start_fake_santad(events=[event(1)])
+        rig.start_service(wait_first_sync=False)
+        wait_until(lambda: "Sync completed" in rig.log("santasyncservice"), 30)
+        with open(rig.config_path) as f:
+            line = next(i for i, text in enumerate(f, 1)
+                        if '"SyncClientContentEncoding"' in text)
+        assert (f'{rig.config_path}:{line}: SyncClientContentEncoding "br" is not deflate, '
+                'gzip or none, using deflate') in rig.log("santasyncservice")
+        for stage, headers, body in rig.server.requests:
+            assert headers.get("content-encoding") == "deflate", stage
+
+
 def test_extra_headers(build):
     if os.geteuid() != 0:
         pytest.skip("root")
