@@ -377,6 +377,36 @@ static const char *array_entry(const char *p, size_t index)
 	return NULL;
 }
 
+/* The entry after the one at P in an array, or NULL after the last. */
+static const char *array_next(const char *p)
+{
+	if (!p)
+		return NULL;
+	p = skip_blanks(skip_value(p));
+	return *p == ',' ? skip_blanks(p + 1) : NULL;
+}
+
+/* Lines counted so far, for positions met in order (a config file may hold
+ * many thousands of rules). */
+struct line_cursor {
+	const char *text;
+	const char *at;
+	int line;
+};
+
+static int line_upto(struct line_cursor *c, const char *p)
+{
+	if (!p)
+		return 0;
+	if (p < c->at) {
+		c->at = c->text;
+		c->line = 1;
+	}
+	for (; c->at < p; c->at++)
+		c->line += *c->at == '\n';
+	return c->line;
+}
+
 static int line_at(const char *text, const char *p)
 {
 	int line = 1;
@@ -645,6 +675,8 @@ static int check_static_rule(json_object *obj, const santa_config_rule *rule,
 static int parse_rules(struct parse_ctx *pc, const char *key, json_object *v,
 		       santa_config *cfg)
 {
+	struct line_cursor lines = { pc->text, pc->text, 1 };
+	const char *at = array_entry(key_value(pc, key), 0);
 	santa_config_rule *rules;
 	size_t n;
 
@@ -655,14 +687,14 @@ static int parse_rules(struct parse_ctx *pc, const char *key, json_object *v,
 	rules = calloc(n ? n : 1, sizeof(*rules));
 	if (!rules)
 		abort();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++, at = array_next(at)) {
 		json_object *obj = json_object_array_get_idx(v, i);
-		const char *at = array_entry(key_value(pc, key), i), *field = NULL;
+		const char *field = NULL;
 		char why[256], what[128];
 
 		if (parse_rule(obj, &rules[i], &field, why, sizeof(why)) == 0 &&
 		    check_static_rule(obj, &rules[i], &field, why, sizeof(why)) == 0) {
-			rules[i].line = line_at(pc->text, at);
+			rules[i].line = line_upto(&lines, at);
 			continue;
 		}
 		for (size_t j = 0; j <= i; j++)
@@ -812,6 +844,35 @@ int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
 	return -1;
 }
 
+/* The line of each key, in one walk over the top-level object (the last of
+ * duplicate keys, as json-c keeps). */
+static void record_key_lines(const struct parse_ctx *pc, int *lines)
+{
+	struct line_cursor c = { pc->text, pc->text, 1 };
+	const char *p = skip_blanks(pc->text);
+
+	if (*p != '{')
+		return;
+	p = skip_blanks(p + 1);
+	while (*p == '"') {
+		const char *end = skip_string(p);
+		size_t i;
+
+		if (end - p < 2)
+			break;
+		i = key_index(p + 1, (size_t)(end - p) - 2);
+		if (i < N_ELEM(config_keys))
+			lines[i] = line_upto(&c, p);
+		end = skip_blanks(end);
+		if (*end != ':')
+			break;
+		end = skip_blanks(skip_value(end + 1));
+		if (*end != ',')
+			break;
+		p = skip_blanks(end + 1);
+	}
+}
+
 static bool is_ignored_key(const char *name)
 {
 	for (const char *const *p = config_ignored_keys; *p; p++)
@@ -840,8 +901,8 @@ static int parse_object(struct parse_ctx *pc, json_object *root,
 		}
 		if (parse_key(pc, &config_keys[i], v, cfg) < 0)
 			return -1;
-		cfg->key_lines[i] = line_of_key(pc, key);
 	}
+	record_key_lines(pc, cfg->key_lines);
 	return 0;
 }
 
