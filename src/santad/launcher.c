@@ -256,19 +256,21 @@ static int launcher_find_exe(const launcher *l, const char *name,
 static int launcher_resolve_user(launcher *l)
 {
 	const char *user = l->cfg->service_user ? l->cfg->service_user : "nobody";
+	char where[PATH_MAX + 32];
 	struct passwd *pw;
 
 	errno = 0;
 	pw = getpwnam(user);
+	santa_config_where(l->cfg, "ServiceUser", where, sizeof(where));
 	if (!pw) {
 		return log_error_errno(errno ? -errno : -ENOENT,
-				       "Looking up ServiceUser \"%s\" failed", user);
+				       "%sLooking up ServiceUser \"%s\" failed", where, user);
 	}
 	/* The point of the user is not being root: refuse rather than run the
 	 * network-facing services with every privilege. */
 	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-		log_error("ServiceUser \"%s\" is root or in group root; the sync and "
-			  "metric services must run unprivileged", user);
+		log_error("%sServiceUser \"%s\" is root or in group root; the sync and "
+			  "metric services must run unprivileged", where, user);
 		return -EPERM;
 	}
 	l->uid = pw->pw_uid;

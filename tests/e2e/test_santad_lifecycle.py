@@ -111,6 +111,15 @@ def test_bad_static_rule_or_regex_at_start_exits_78(build_dir, tmp_path, text, m
     assert f"Reading the configuration failed: {bad}{message}" in r.stderr
 
 
+def test_unknown_service_user_is_named_where_it_is(santad_factory):
+    santad = santad_factory({"ServiceUser": "santa-e2e-no-such-user"})
+    line = next(i for i, text in enumerate(santad.config_path.read_text().splitlines(), 1)
+                if '"ServiceUser"' in text)
+    assert santad.wait_stderr(f'{santad.config_path}:{line}: Looking up ServiceUser '
+                              '"santa-e2e-no-such-user" failed'), santad.stderr()
+    assert santad.alive()
+
+
 def test_help_and_version(build_dir):
     exe = build_dir / "src" / "santad" / "santad"
     r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=10)
