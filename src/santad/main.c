@@ -492,8 +492,29 @@ static void notify_ready(main_ctx *m)
 		   SANTA_LOG_JSON ? m->d.cfg.event_log_path : "");
 }
 
+/* Each TrustedExecutables entry as ipc_trust_add_defaults() takes it: an
+ * absolute directory ending in '/', or a file named like one of ours. */
+static int check_trusted(const santa_config *cfg, char *errbuf, size_t errsize)
+{
+	for (size_t i = 0; cfg->trusted_executables && cfg->trusted_executables[i]; i++) {
+		const char *p = cfg->trusted_executables[i], *base = strrchr(p, '/');
+		char key[64];
+
+		snprintf(key, sizeof(key), "TrustedExecutables[%zu]", i);
+		if (p[0] != '/')
+			return santa_config_error(cfg, key, errbuf, errsize,
+						  "\"%.200s\" is not an absolute path", p);
+		if (base[1] && ipc_role_from_name(base + 1) == IPC_ROLE_NONE)
+			return santa_config_error(cfg, key, errbuf, errsize,
+						  "\"%.200s\" is neither a directory (ending in "
+						  "'/') nor one of this project's executables", p);
+	}
+	return 0;
+}
+
 /* Read the configuration and check what only santad checks (regexes, static
- * rules), before anything is set up: a bad file is EX_CONFIG. */
+ * rules, trusted executables), before anything is set up: a bad file is
+ * EX_CONFIG. */
 static int load_config(main_ctx *m)
 {
 	santad *d = &m->d;
@@ -508,12 +529,14 @@ static int load_config(main_ctx *m)
 		return -EINVAL;
 	}
 	r = policy_new(&d->cfg, NULL, &p, err, sizeof(err));
+	if (r == 0 && check_trusted(&d->cfg, err, sizeof(err)) < 0)
+		r = -EINVAL;
+	policy_unref(p);
 	if (r < 0) {
 		log_error("Reading the configuration failed: %s", err);
 		m->bad_config = r == -EINVAL;
 		return r;
 	}
-	policy_unref(p);
 	return 0;
 }
 
