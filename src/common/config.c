@@ -433,6 +433,10 @@ static int line_of_key(const struct parse_ctx *pc, const char *key)
 
 static int vfail_line(struct parse_ctx *pc, int line, const char *what,
 		      const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static int vfail_line(struct parse_ctx *pc, int line, const char *what,
+		      const char *fmt, va_list ap)
 {
 	char msg[512];
 

@@ -43,6 +43,9 @@ static const char *level_name(int level)
 }
 
 static void log_emit(int level, const char *suffix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_emit(int level, const char *suffix, const char *fmt, va_list ap)
 {
 	char line[2048];
 	int n;

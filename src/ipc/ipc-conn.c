@@ -166,6 +166,9 @@ static void conn_teardown(ipc_conn *c)
 }
 
 static void conn_close_v(ipc_conn *c, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void conn_close_v(ipc_conn *c, int err, const char *fmt, va_list ap)
 {
 	char reason[IPC_WHY_MAX + 160], who[200], what[IPC_WHY_MAX];
 	bool was_ready;
@@ -212,6 +215,9 @@ static int conn_defer_cb(sd_event_source *s, void *userdata)
 
 /* Close from the next loop iteration: for failures found inside an API
  * call, whose caller does not expect callbacks to run under it. */
+static void conn_close_later(ipc_conn *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static void conn_close_later(ipc_conn *c, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -653,9 +659,12 @@ int ipc_call_fail(ipc_call *call, int err, const char *fmt, ...)
 	if (!call)
 		return -EINVAL;
 	if (call_answerable(call)) {
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt ? fmt : "", ap);
-		va_end(ap);
+		msg[0] = '\0';
+		if (fmt) {
+			va_start(ap, fmt);
+			vsnprintf(msg, sizeof(msg), fmt, ap);
+			va_end(ap);
+		}
 		conn_send_error(call->conn, call->id, call->method, err, msg);
 	}
 	call_free(call);

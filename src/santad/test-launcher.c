@@ -224,6 +224,9 @@ static size_t count_prefix(const char *report, const char *prefix)
 }
 
 static void assert_line(const char *report, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void assert_line(const char *report, const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
