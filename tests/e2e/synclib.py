@@ -9,12 +9,17 @@ either the real one (started by the caller) or sync-fake-santad installed
 as "santad" in a trusted directory, which keeps rules, events and sync
 settings in a JSON state file the tests read.
 Everything started here is stopped by pid.
+
+The fixtures `server` and `synced` are for tests with the real santad, whose
+launcher starts santasyncservice; import them from here.
 """
 import json
 import os
 import shutil
 import signal
 import subprocess
+
+import pytest
 
 from conftest import make_public_dir, wait_until
 from sync_server import SyncServer
@@ -56,6 +61,48 @@ def make_pki(directory):
 def hexhash(n):
     """A distinct, valid SHA-256 hex string for N."""
     return f"{n:064x}"
+
+
+@pytest.fixture
+def server():
+    """A fixture sync server (sync_server.py) for MACHINE_ID, with an empty
+    preflight answer."""
+    srv = SyncServer(machine_id=MACHINE_ID).start()
+    srv.preflight = {}
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def synced(santad_factory, server):
+    """make(**config) -> a started santad (conftest's santad_factory)
+    configured for SERVER; santactl sync from it with .sync(*args) and its
+    status with .status()."""
+    made = []
+
+    def make(**overrides):
+        cfg = {"SyncBaseURL": server.base_url, "MachineID": MACHINE_ID}
+        cfg.update(overrides)
+        d = santad_factory(cfg, name=f"santad{len(made)}")
+        made.append(d)
+        santactl = d.build_dir / "src" / "santactl" / "santactl"
+
+        def santactl_run(*args, timeout=180):
+            return subprocess.run([str(santactl), "--config", str(d.config_path), *args],
+                                  capture_output=True, text=True, timeout=timeout)
+        d.sync = lambda *a, **kw: santactl_run("sync", *a, **kw)
+        d.status = lambda: json.loads(santactl_run("status", "--json").stdout)
+
+        # santad connects to the service at start, which makes the launcher
+        # start it, and the service syncs at once: let that sync end before
+        # the test changes what the server serves. The server sees the
+        # postflight before the service hands santad the settings, so wait
+        # for santad to have them too.
+        wait_until(lambda: "postflight" in server.stages() and
+                   d.status()["sync"]["last_successful_full"] != "Never", 15, 0.1)
+        server.reset_log()
+        return d
+    return make
 
 
 class SyncRig:

@@ -6,42 +6,18 @@ allow rule for that hash, and once the sync succeeded santagui (terminal
 mode) shows "<name> can now be run", once, as the original's notice. A
 program allowed without having been blocked here gets no notice.
 """
-import json
-import subprocess
-
 import pytest
 
 from conftest import copy_program, exec_status, sha256_of, wait_until
 from guilib import GuiProcess, exec_blocked
-from sync_server import SyncServer, rule
-from synclib import MACHINE_ID
+from sync_server import rule
+from synclib import server, synced  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def server():
-    srv = SyncServer(machine_id=MACHINE_ID).start()
-    srv.preflight = {}
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def lockdown(santad_factory, server):
+def lockdown(synced):
     """A santad in LOCKDOWN configured for SERVER, its first sync over."""
-    d = santad_factory({"SyncBaseURL": server.base_url, "MachineID": MACHINE_ID,
-                        "ClientMode": 2})
-    santactl = d.build_dir / "src" / "santactl" / "santactl"
-
-    def santactl_run(*args):
-        return subprocess.run([str(santactl), "--config", str(d.config_path), *args],
-                              capture_output=True, text=True, timeout=180)
-    d.sync = lambda: santactl_run("sync")
-    d.status = lambda: json.loads(santactl_run("status", "--json").stdout)
-    # The service syncs once when santad first connects to it.
-    wait_until(lambda: "postflight" in server.stages() and
-               d.status()["sync"]["last_successful_full"] != "Never", 15, 0.1)
-    server.reset_log()
-    return d
+    return synced(ClientMode=2)
 
 
 def test_allowed_after_block_is_announced(lockdown, server, build_dir, tmp_path):

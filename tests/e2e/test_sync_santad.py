@@ -19,48 +19,8 @@ import pytest
 
 import proclib
 from conftest import copy_program, exec_status, sha256_of
-from sync_server import SyncServer, rule
-from synclib import MACHINE_ID, hexhash, wait_until
-
-
-@pytest.fixture
-def server():
-    srv = SyncServer(machine_id=MACHINE_ID).start()
-    srv.preflight = {}
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def synced(santad_factory, server):
-    """make(**config) -> a started santad (conftest's santad_factory)
-    configured for SERVER; santactl sync from it with .sync(*args) and its
-    status with .status()."""
-    made = []
-
-    def make(**overrides):
-        cfg = {"SyncBaseURL": server.base_url, "MachineID": MACHINE_ID}
-        cfg.update(overrides)
-        d = santad_factory(cfg, name=f"santad{len(made)}")
-        made.append(d)
-        santactl = d.build_dir / "src" / "santactl" / "santactl"
-
-        def santactl_run(*args, timeout=180):
-            return subprocess.run([str(santactl), "--config", str(d.config_path), *args],
-                                  capture_output=True, text=True, timeout=timeout)
-        d.sync = lambda *a, **kw: santactl_run("sync", *a, **kw)
-        d.status = lambda: json.loads(santactl_run("status", "--json").stdout)
-
-        # santad connects to the service at start, which makes the launcher
-        # start it, and the service syncs at once: let that sync end before
-        # the test changes what the server serves. The server sees the
-        # postflight before the service hands santad the settings, so wait
-        # for santad to have them too.
-        wait_until(lambda: "postflight" in server.stages() and
-                   d.status()["sync"]["last_successful_full"] != "Never", 15, 0.1)
-        server.reset_log()
-        return d
-    return make
+from sync_server import rule
+from synclib import hexhash, server, synced, wait_until  # noqa: F401 (fixtures)
 
 
 def require_alive(d):
