@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "policy.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "elfhead.h"
 #include "ipc.h"
 #include "santa-build.h"
 #include "santa.pb-c.h"
@@ -649,6 +654,39 @@ bool policy_is_own_executable(const policy *p, int fd, const char *path)
 	return false;
 }
 
+/* The ELF interpreter santad was loaded with, which its other executables
+ * (built alike) name too; found once. */
+static pthread_once_t own_loader_once = PTHREAD_ONCE_INIT;
+static char own_loader_path[PATH_MAX];
+static struct stat own_loader_st;
+
+static void find_own_loader(void)
+{
+	uint8_t head[sizeof(Elf64_Ehdr)];
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	elf_info e;
+
+	if (fd < 0)
+		return;
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+	    !elf_parse_header(head, sizeof(head), &e) ||
+	    elf_read_interp(fd, &e, own_loader_path, sizeof(own_loader_path)) != 1 ||
+	    stat(own_loader_path, &own_loader_st) < 0)
+		own_loader_path[0] = '\0';
+	close(fd);
+}
+
+bool policy_is_own_loader(int fd)
+{
+	char why[PATH_MAX + 64];
+	struct stat st;
+
+	pthread_once(&own_loader_once, find_own_loader);
+	return own_loader_path[0] && fd >= 0 && fstat(fd, &st) == 0 &&
+	       st.st_dev == own_loader_st.st_dev && st.st_ino == own_loader_st.st_ino &&
+	       ipc_path_is_root_held(own_loader_path, why, sizeof(why)) == 0;
+}
+
 void policy_decide_file(const policy *p, const ruleset *rs,
 			const uint8_t sha256[SANTA_SHA256_LEN], const char *path, int fd,
 			verdict *out)
@@ -658,6 +696,13 @@ void policy_decide_file(const policy *p, const ruleset *rs,
 		out->decision = SANTAD_DECISION_ALLOW;
 		out->reason = SANTAD_REASON_SCOPE;
 		out->explanation = "allowed: one of Santa's own executables";
+		return;
+	}
+	if (policy_is_own_loader(fd)) {
+		memset(out, 0, sizeof(*out));
+		out->decision = SANTAD_DECISION_ALLOW;
+		out->reason = SANTAD_REASON_SCOPE;
+		out->explanation = "allowed: the dynamic loader of Santa's own executables";
 		return;
 	}
 	policy_decide(p, rs, sha256, path, out);

@@ -153,7 +153,8 @@ void policy_decide(const policy *p, const ruleset *rs,
 		   verdict *out);
 
 /* policy_decide for the file open as FD, which first allows Santa's own
- * executables, whatever the mode and the rules: the ones the IPC layer
+ * executables (and their loader, policy_is_own_loader), whatever the mode
+ * and the rules: the ones the IPC layer
  * trusts (a file named as one of ours, santad, santactl, santagui and the
  * services, that is the very file, by device and inode, in an install
  * directory or a TrustedExecutables entry, held by root). santad starts
@@ -165,6 +166,13 @@ void policy_decide_file(const policy *p, const ruleset *rs,
 			verdict *out);
 /* True when the file open as FD, found at PATH, is one of Santa's own. */
 bool policy_is_own_executable(const policy *p, int fd, const char *path);
+/* True when the file open as FD is the ELF interpreter (dynamic loader)
+ * santad itself names, at a path held by root: allowed with Santa's own
+ * executables by policy_decide_file, since none of them could start
+ * without it. It is the loader of every dynamic program on the machine,
+ * which in LOCKDOWN needs it allowed anyway; each program still needs its
+ * own rule. */
+bool policy_is_own_loader(int fd);
 
 /* Should this decision become an event for the sync server? */
 bool policy_records_event(const policy *p, const verdict *v);

@@ -2,6 +2,7 @@
 /* The decision as a pure function: rulesets, static rules, regexes, modes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +308,41 @@ static void test_own_executables(void **state)
 	rmdir(dir);
 }
 
+/* The loader this test was started with is the one santad names too
+ * (built alike): the system's, held by root. */
+static void test_own_loader(void **state)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	/* The dynamic loader this process runs with, as the kernel mapped it. */
+	f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	path[0] = '\0';
+	for (char line[PATH_MAX + 128]; fgets(line, sizeof(line), f);) {
+		char *p = strchr(line, '/');
+
+		if (p && strstr(p, "/ld-")) {
+			p[strcspn(p, "\n")] = '\0';
+			snprintf(path, sizeof(path), "%s", p);
+			break;
+		}
+	}
+	fclose(f);
+	if (!path[0])
+		skip();
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_true(policy_is_own_loader(fd));
+	close(fd);
+	fd = open("/bin/sh", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_false(policy_is_own_loader(fd));
+	close(fd);
+	assert_false(policy_is_own_loader(-1));
+}
+
 static void test_bad_regex_and_static_rule(void **state)
 {
 	santa_config_rule st = { .identifier = (char *)"nothex", .policy = 1,
@@ -391,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_transitive_and_compiler),
 		cmocka_unit_test(test_needs_flush),
 		cmocka_unit_test(test_own_executables),
+		cmocka_unit_test(test_own_loader),
 		cmocka_unit_test(test_bad_regex_and_static_rule),
 		cmocka_unit_test(test_bad_regex_where),
 		cmocka_unit_test(test_events_recorded),
