@@ -37,6 +37,7 @@ struct ipc_client {
 	const ipc_trust *trust;
 	uint32_t accept_roles;
 	bool root_held;
+	bool refused;            /* the server refused us in the handshake */
 	uint64_t rcvtimeo;       /* SO_RCVTIMEO now set, 0 = none yet */
 	uint64_t next_id;
 	struct ipc_rx rx;
@@ -168,7 +169,8 @@ static int client_send(ipc_client *cl, uint8_t kind, uint32_t method, uint64_t i
 	return r < 0 ? r : 0;
 }
 
-static int refusal(const struct ipc_msg *m)
+/* The server's error frame during the handshake: it refuses us. */
+static int refusal(ipc_client *cl, const struct ipc_msg *m)
 {
 	ProtobufCMessage *msg;
 	int err;
@@ -177,6 +179,7 @@ static int refusal(const struct ipc_msg *m)
 		return IPC_E_INVALID;
 	err = ipc_error_from_wire(((Santa__Ipc__Error *)msg)->code);
 	protobuf_c_message_free_unpacked(msg, NULL);
+	cl->refused = true;
 	return err;
 }
 
@@ -190,7 +193,7 @@ static int client_check_challenge(ipc_client *cl, const struct ipc_msg *m,
 	int e;
 
 	if (m->kind == IPC_K_ERROR)
-		return refusal(m);
+		return refusal(cl, m);
 	if (m->kind != IPC_K_CHALLENGE || m->fragmented || !r->have_creds ||
 	    ipc_unpack(&santa__ipc__challenge__descriptor, m->data, m->len, &msg) < 0)
 		return IPC_E_INVALID;
@@ -231,7 +234,7 @@ static int client_check_reply(ipc_client *cl, const struct ipc_msg *m)
 	int e = 0;
 
 	if (m->kind == IPC_K_ERROR)
-		return refusal(m);
+		return refusal(cl, m);
 	if (m->kind != IPC_K_HELLO_REPLY || m->fragmented ||
 	    ipc_unpack(&santa__ipc__hello_reply__descriptor, m->data, m->len, &msg) < 0)
 		return IPC_E_INVALID;
@@ -297,10 +300,20 @@ int ipc_client_connect(const char *path, const ipc_trust *trust,
 		       const ProtobufCServiceDescriptor *remote, uint32_t accept_roles,
 		       uint64_t timeout_usec, ipc_client **ret)
 {
+	return ipc_client_connect_ex(path, trust, remote, accept_roles, timeout_usec, ret,
+				     NULL);
+}
+
+int ipc_client_connect_ex(const char *path, const ipc_trust *trust,
+			  const ProtobufCServiceDescriptor *remote, uint32_t accept_roles,
+			  uint64_t timeout_usec, ipc_client **ret, bool *ret_refused)
+{
 	ipc_client *cl;
 	uint64_t deadline;
 	int r;
 
+	if (ret_refused)
+		*ret_refused = false;
 	if (!path || !trust || !remote || !ret)
 		return -EINVAL;
 	cl = calloc(1, sizeof(*cl));
@@ -324,6 +337,8 @@ int ipc_client_connect(const char *path, const ipc_trust *trust,
 		r = client_handshake(cl, deadline);
 	}
 	if (r < 0) {
+		if (ret_refused)
+			*ret_refused = cl->refused;
 		ipc_client_free(cl);
 		return r;
 	}

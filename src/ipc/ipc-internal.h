@@ -188,8 +188,6 @@ bool ipc_socket_root_held(const char *path);
 /* Kernel credentials of the peer of a connected socket, and a pidfd for it
  * (SO_PEERPIDFD, else pidfd_open). */
 int ipc_peer_from_socket(int fd, struct ucred *ret_cred, int *ret_pidfd);
-/* Our own role in T ("" when not listed). */
-ipc_role ipc_trust_self_role(const ipc_trust *t);
 /* Does ROLE pass MASK (0 = any role but NONE)? */
 bool ipc_role_allowed(ipc_role role, uint32_t mask);
 

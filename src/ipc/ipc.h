@@ -126,6 +126,9 @@ int ipc_trust_add_dir(ipc_trust *t, const char *dir);
 /* The installed executables (SANTA_SBINDIR, SANTA_BINDIR, SANTA_LIBEXECDIR)
  * plus each TrustedExecutables entry (files get the role of their basename). */
 int ipc_trust_add_defaults(ipc_trust *t, char *const *trusted_executables);
+/* This process's role in T: IPC_ROLE_NONE when its executable is not
+ * listed or not held by root (then peers using the same table refuse it). */
+ipc_role ipc_trust_self_role(const ipc_trust *t);
 
 /* 0 when PATH (after resolving links) and every directory above it are
  * owned by root and writable by nobody else (a sticky directory such as
@@ -365,6 +368,16 @@ int ipc_client_connect(const char *path, const ipc_trust *trust,
 		       const ProtobufCServiceDescriptor *remote,
 		       uint32_t accept_roles, uint64_t timeout_usec,
 		       ipc_client **ret);
+/* The same, also saying who failed it: *RET_REFUSED (if non-NULL) is true
+ * when the error is the server's refusal of this process during the
+ * handshake (its error frame: our executable or role is not one it
+ * accepts, or we are over its limits), false when the server could not be
+ * reached or answered wrongly, or this side refused the server. The
+ * server does not say why; its log does. */
+int ipc_client_connect_ex(const char *path, const ipc_trust *trust,
+			  const ProtobufCServiceDescriptor *remote,
+			  uint32_t accept_roles, uint64_t timeout_usec,
+			  ipc_client **ret, bool *ret_refused);
 /* Call and wait (TIMEOUT_USEC 0 = 30 s). On an error from the peer,
  * *RET_ERRMSG (if non-NULL) gets a malloc'd message. *RET_REPLY is freed
  * with protobuf_c_message_free_unpacked(m, NULL). After a timeout the

@@ -531,9 +531,10 @@ static pid_t spawn_nobody_server(int listen_fd, uint32_t claimable)
 }
 
 /* A client of another uid than the server's, neither root: each may not
- * read the other's /proc/PID/exe. CHECK is what ipc_client_connect must
- * return. */
-static int connect_as(const char *path, uid_t uid)
+ * read the other's /proc/PID/exe. Returns what ipc_client_connect_ex
+ * returned; *RET_REFUSED whether the server refused the client (rather
+ * than the client the server). */
+static int connect_as(const char *path, uid_t uid, bool *ret_refused)
 {
 	pid_t pid = test_fork();
 	int status;
@@ -542,26 +543,32 @@ static int connect_as(const char *path, uid_t uid)
 	if (pid == 0) {
 		ipc_trust *t = test_trust();
 		ipc_client *cl = NULL;
+		bool refused = true;
 		int r;
 
 		drop_to(uid);
-		r = ipc_client_connect(path, t, echo_desc, IPC_ROLE_BIT(IPC_ROLE_TEST), 0, &cl);
+		r = ipc_client_connect_ex(path, t, echo_desc, IPC_ROLE_BIT(IPC_ROLE_TEST), 0, &cl,
+					  &refused);
 		if (r == 0) {
+			CHILD_CHECK(!refused);
 			CHILD_CHECK(ipc_client_peer(cl)->role == IPC_ROLE_TEST);
 			CHILD_CHECK(ipc_client_peer(cl)->exe_ino == 0);
 			child_echo(cl, "by its word", 11);
 		}
-		_exit(r == 0 ? 0 : -r - 10000);
+		_exit(r == 0 ? 0 : -r - 10000 + (refused ? 100 : 0));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status) ? -(WEXITSTATUS(status) + 10000) : 0;
+	status = WEXITSTATUS(status);
+	*ret_refused = status > 100;
+	return status ? -(status % 100 + 10000) : 0;
 }
 
 static void test_uninspectable_peers(void **state)
 {
 	char root_dir[] = "/run/test-ipc.XXXXXX", tmp_dir[] = "/tmp/test-ipc.XXXXXX";
 	char path[128];
+	bool refused;
 	pid_t srv;
 	int fd;
 
@@ -572,14 +579,17 @@ static void test_uninspectable_peers(void **state)
 
 	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
 	srv = spawn_nobody_server(fd, IPC_ROLE_BIT(IPC_ROLE_TEST));
-	assert_int_equal(connect_as(path, 65533), 0);
+	assert_int_equal(connect_as(path, 65533, &refused), 0);
+	assert_false(refused);
 	kill(srv, SIGKILL);
 	waitpid(srv, NULL, 0);
 
-	/* The same server not willing to take anyone's word. */
+	/* The same server not willing to take anyone's word: it refuses us,
+	 * and the client can tell. */
 	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
 	srv = spawn_nobody_server(fd, 0);
-	assert_int_equal(connect_as(path, 65533), IPC_E_NOT_PERMITTED);
+	assert_int_equal(connect_as(path, 65533, &refused), IPC_E_NOT_PERMITTED);
+	assert_true(refused);
 	kill(srv, SIGKILL);
 	waitpid(srv, NULL, 0);
 	unlink(path);
@@ -592,7 +602,8 @@ static void test_uninspectable_peers(void **state)
 	snprintf(path, sizeof(path), "%s/svc.sock", tmp_dir);
 	fd = ipc_listen_socket(path, 0666, (uid_t)-1, (gid_t)-1);
 	srv = spawn_nobody_server(fd, IPC_ROLE_BIT(IPC_ROLE_TEST));
-	assert_int_equal(connect_as(path, 65533), IPC_E_NOT_PERMITTED);
+	assert_int_equal(connect_as(path, 65533, &refused), IPC_E_NOT_PERMITTED);
+	assert_false(refused);
 	kill(srv, SIGKILL);
 	waitpid(srv, NULL, 0);
 	unlink(path);
