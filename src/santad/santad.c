@@ -4,12 +4,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gui.h"
+#include "ipc.h"
 #include "log.h"
 #include "synclink.h"
 
@@ -479,6 +482,25 @@ static int verdict_rule(santad *d, const policy *p, const verdict *v, const char
 	return ruledb_find(d->rules, sha_hex, SANTA__RULE_TYPE__BINARY, &ret->rule);
 }
 
+/* The file at PATH, opened without reading it (O_PATH: no open event for
+ * any fanotify listener, no device or FIFO opened), when it is named like
+ * one of Santa's executables: the only files policy_decide_file looks at
+ * beyond their hash. A symlink is not followed (the caller resolved PATH)
+ * and is not one of ours. -1 otherwise. */
+static int own_candidate_open(const char *path)
+{
+	const char *base;
+	ipc_role role;
+
+	if (!path || path[0] != '/')
+		return -1;
+	base = strrchr(path, '/') + 1;
+	role = ipc_role_from_name(base);
+	if (role == IPC_ROLE_NONE || role == IPC_ROLE_TEST)
+		return -1;
+	return open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
 int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 			  santad_verdict *ret, char *errbuf, size_t errsize)
 {
@@ -487,7 +509,7 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 	policy *p;
 	ruleset *rs;
 	verdict v;
-	int r;
+	int fd, r;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!sha256_hex || santa_sha256_from_hex(sha256_hex, sha) < 0) {
@@ -497,7 +519,11 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 	santa_hex(sha, SANTA_SHA256_LEN, hex);
 	p = auth_policy(d->auth);
 	rs = auth_rules(d->auth);
-	policy_decide(p, rs, sha, path && *path ? path : NULL, &v);
+	/* As for an exec, Santa's own executables are allowed before any rule. */
+	fd = own_candidate_open(path);
+	policy_decide_file(p, rs, sha, path && *path ? path : NULL, fd, &v);
+	if (fd >= 0)
+		close(fd);
 	ret->decision = v.decision;
 	ret->reason = v.reason;
 	ret->silent = v.silent;

@@ -5,7 +5,9 @@ import hashlib
 import json
 import os
 
-from santactl_util import make_program, make_script, santactl
+from conftest import exec_status
+from santactl_util import (copy_program, make_program, make_script, run_program, santactl,
+                           santactl_path, sha256_of)
 
 
 def test_fileinfo_binary(santad):
@@ -71,3 +73,40 @@ def test_fileinfo_rule_follows_rules(santad):
     assert santactl(santad, "rule", "--block", "--path", str(prog)).returncode == 0
     r = santactl(santad, "fileinfo", "--key", "Rule", str(prog), user="nobody")
     assert r.stdout == "Blocked (Binary)\n"
+
+
+def test_fileinfo_own_executables_in_lockdown(santad_factory, tmpfs):
+    """santad allows its own executables before any rule, whatever the mode
+    (one of ours by name, the very file of an install directory or a
+    TrustedExecutables entry): fileinfo's Rule says so, as the exec shows.
+    A copy of one elsewhere, or under another name, is not one of ours."""
+    own_dir = tmpfs / "own"
+    own_dir.mkdir(mode=0o755)
+    d = santad_factory(start=False)
+    d.rewrite_config(ClientMode=2,
+                     TrustedExecutables=d.config["TrustedExecutables"] + [f"{own_dir}/"])
+    d.start()
+    ours = copy_program(own_dir, "santactl", santactl_path(d))
+    elsewhere = copy_program(tmpfs, "santactl", santactl_path(d))
+    renamed = copy_program(own_dir, "not-santactl", santactl_path(d))
+
+    def rule_of(path, user=None):
+        r = santactl(d, "fileinfo", "--key", "Rule", str(path), user=user)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert rule_of(ours) == "Allowed (Scope)\n"
+    assert rule_of(ours, user="nobody") == "Allowed (Scope)\n"
+    assert rule_of(d.exe) == "Allowed (Scope)\n"
+    assert rule_of(elsewhere) == "Blocked (Unknown)\n"
+    assert rule_of(renamed) == "Blocked (Unknown)\n"
+    assert exec_status(ours, "--config", str(d.config_path), "version") == 0
+    assert run_program(elsewhere).returncode == 126
+    assert run_program(renamed).returncode == 126
+
+    # Not even a block rule of its hash stops one of ours.
+    r = santactl(d, "rule", "--block", "--identifier", sha256_of(ours))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert rule_of(ours) == "Allowed (Scope)\n"
+    assert rule_of(elsewhere) == "Blocked (Binary)\n"
+    assert exec_status(ours, "--config", str(d.config_path), "version") == 0
