@@ -301,9 +301,10 @@ fail:
 	return NULL;
 }
 
-static int rule_import(santactl_ctx *ctx, const char *file, int cleanup)
+/* Read and check FILE into RS before santad is asked anything. Returns 0,
+ * or 1 (the exit status) after saying what is wrong. */
+static int rule_load_import(const char *file, santactl_rules *rs)
 {
-	santactl_rules rs;
 	char err[768], *text;
 	size_t len;
 	int r;
@@ -311,15 +312,13 @@ static int rule_import(santactl_ctx *ctx, const char *file, int cleanup)
 	text = rule_read_file(file, &len);
 	if (!text)
 		return 1;
-	r = santactl_rules_parse(text, len, &rs, err, sizeof(err));
+	r = santactl_rules_parse(text, len, rs, err, sizeof(err));
 	free(text);
 	if (r < 0) {
 		fprintf(stderr, "Failed to import %s: %s; no rules were imported\n", file, err);
 		return 1;
 	}
-	r = rule_send_batches(ctx, &rs, cleanup);
-	santactl_rules_done(&rs);
-	return r;
+	return 0;
 }
 
 /* Pages of RetrieveAllRules, kept until written out. */
@@ -495,12 +494,14 @@ static int rule_add_one(santactl_ctx *ctx, const rule_opts *o, const char *ident
 	return 0;
 }
 
-/* --check, or a single rule from --identifier or --path. */
-static int rule_single(santactl_ctx *ctx, const rule_opts *o)
+/* The identifier of --check or of a single rule, from --identifier or
+ * --path, checked before santad is asked anything. Returns 0 with
+ * *RET_IDENT (free()), or 1 (the exit status) after a usage error. */
+static int rule_target(const rule_opts *o, char **ret_ident)
 {
 	char hex[SANTA_SHA256_HEX_LEN + 1], err[256], *ident;
-	int r;
 
+	*ret_ident = NULL;
 	if (o->path) {
 		if (o->type != SANTA__RULE_TYPE__BINARY)
 			return santactl_usage_error(&santactl_cmd_rule,
@@ -520,36 +521,82 @@ static int rule_single(santactl_ctx *ctx, const rule_opts *o)
 			"specified");
 
 	ident = strdup(o->path ? hex : o->identifier);
-	if (!ident)
+	if (!ident) {
+		fprintf(stderr, "Failed to modify rules: out of memory\n");
 		return 1;
-	if (santactl_rule_check_identifier(o->type, ident, err, sizeof(err)) < 0)
-		r = santactl_usage_error(&santactl_cmd_rule, "%s", err);
-	else
-		r = o->check ? rule_check(ctx, ident, o->type) : rule_add_one(ctx, o, ident);
-	free(ident);
-	return r;
+	}
+	if (santactl_rule_check_identifier(o->type, ident, err, sizeof(err)) < 0) {
+		free(ident);
+		return santactl_usage_error(&santactl_cmd_rule, "%s", err);
+	}
+	*ret_ident = ident;
+	return 0;
 }
 
-static int rule_run(santactl_ctx *ctx, int argc, char **argv)
+/* What the command line asks for, checked and read in full. */
+typedef struct rule_plan {
+	rule_opts o;
+	char *ident;              /* --check or a single rule */
+	santactl_rules import;    /* --import */
+	bool have_import;
+	bool clean_only;          /* --clean or --clean-all alone */
+} rule_plan;
+
+/* Every argument error, a bad --path and a bad import file are reported
+ * here, before santad is contacted, so that they show without santad. */
+static int rule_prepare(int argc, char **argv, rule_plan *p)
 {
-	rule_opts o = { 0 };
+	const rule_opts *o = &p->o;
 	int r;
 
-	r = rule_parse(argc, argv, &o);
+	r = rule_parse(argc, argv, &p->o);
 	if (r)
 		return r;
-	if (!o.check) {
+	if (o->export_file)
+		return 0;
+	if (o->import_file) {
+		r = rule_load_import(o->import_file, &p->import);
+		p->have_import = r == 0;
+		return r;
+	}
+	if (o->cleanup && !o->identifier && !o->path && !o->check) {
+		p->clean_only = true;
+		return 0;
+	}
+	return rule_target(o, &p->ident);
+}
+
+static int rule_execute(santactl_ctx *ctx, rule_plan *p)
+{
+	const rule_opts *o = &p->o;
+	int r;
+
+	if (!o->check) {
 		r = rule_check_managed(ctx);
 		if (r)
 			return r;
 	}
-	if (o.import_file)
-		return rule_import(ctx, o.import_file, o.cleanup);
-	if (o.export_file)
-		return rule_export(ctx, o.export_file);
-	if (o.cleanup && !o.identifier && !o.path && !o.check)
-		return rule_clean_only(ctx, o.cleanup);
-	return rule_single(ctx, &o);
+	if (p->have_import)
+		return rule_send_batches(ctx, &p->import, o->cleanup);
+	if (o->export_file)
+		return rule_export(ctx, o->export_file);
+	if (p->clean_only)
+		return rule_clean_only(ctx, o->cleanup);
+	return o->check ? rule_check(ctx, p->ident, o->type) : rule_add_one(ctx, o, p->ident);
+}
+
+static int rule_run(santactl_ctx *ctx, int argc, char **argv)
+{
+	rule_plan p = { 0 };
+	int r;
+
+	r = rule_prepare(argc, argv, &p);
+	if (r == 0)
+		r = rule_execute(ctx, &p);
+	free(p.ident);
+	if (p.have_import)
+		santactl_rules_done(&p.import);
+	return r;
 }
 
 const santactl_cmd santactl_cmd_rule = {

@@ -4,10 +4,11 @@ exec (cached or not), imports are all or nothing and fast, exports
 round-trip, and only root may change rules."""
 import json
 import time
+import types
 
 import pytest
 
-from santactl_util import make_program, run_program, santactl, sha256_of, status_json
+from santactl_util import NO_DAEMON, make_program, run_program, santactl, sha256_of, status_json
 
 SHA_X = "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
 
@@ -61,6 +62,51 @@ def test_usage_errors(santad):
     assert r.returncode == 1 and "mutually exclusive" in r.stderr
     r = rule(santad, "--allow", "--path", "/nonexistent")
     assert r.returncode == 1 and r.stderr.startswith("Provided path was not a plain file")
+
+
+def test_argument_errors_without_santad(build_dir, public_dir):
+    """Every argument error, a bad --path and a bad import file are told
+    (exit 1, the message, then the help) before santad is contacted: with
+    no santad at all, and quickly. A good command line then finds no santad."""
+    run_dir = public_dir / "run"
+    run_dir.mkdir()
+    config = public_dir / "config.json"
+    config.write_text(json.dumps({"RunDirectory": str(run_dir)}))
+    offline = types.SimpleNamespace(build_dir=build_dir, config_path=config)
+    bad_json = public_dir / "bad.json"
+    bad_json.write_text('{"rules": [{"policy": "ALLOW", "identifier": "%s"}]}' % SHA_X)
+    cases = [
+        (["--allow"], "A valid SHA-256, CDHash, Signing ID, team ID, or path to file must be "
+                      "specified\n\nUsage: santactl rule"),
+        (["--block", "--identifier", "abc"], "BINARY or CERTIFICATE rules require a valid"),
+        (["--allow", "--sha256", "g" * 64], "BINARY or CERTIFICATE rules require a valid"),
+        (["--cdhash", "--block", "--identifier", SHA_X], "CDHASH rules require"),
+        (["--identifier", SHA_X], "No state specified\n\nUsage: santactl rule"),
+        (["--check"], "--check requires --identifier\n\nUsage"),
+        (["--allow", "--path", str(public_dir / "missing")], "Provided path was not a plain"),
+        (["--allow", "--path", str(public_dir)], "Provided path was not a plain file"),
+        (["--teamid", "--allow", "--path", "/bin/true"], "--path makes only BINARY"),
+        (["--import", "a", "--export", "b"], "--import and --export are mutually exclusive"),
+        (["--import", str(bad_json), "--identifier", SHA_X], "--import can only be used by"),
+        (["--export", "out.json", "--check"], "--export can only be used by itself"),
+        (["--export", "out.json", "--clean"], "--clean and --clean-all only go with --import"),
+        (["--allow", "--bogus"], "Unknown argument: --bogus"),
+        (["--allow", "--identifier"], "--identifier requires an argument"),
+        (["--import", str(public_dir / "missing.json")], "Failed to read "),
+        (["--import", str(bad_json)], f"Failed to import {bad_json}: rule 0: "),
+    ]
+    for args, message in cases:
+        start = time.monotonic()
+        r = rule(offline, *args)
+        assert time.monotonic() - start < 1.0, args
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+        assert r.stderr.startswith(message) and r.stderr.strip(), (args, r.stderr)
+
+    for args in (["--allow", "--identifier", SHA_X], ["--check", "--path", "/bin/true"],
+                 ["--clean"], ["--export", str(public_dir / "out.json")]):
+        r = rule(offline, *args)
+        assert (r.returncode, r.stdout) == (1, NO_DAEMON + "\n"), (args, r.stderr)
 
 
 def test_rule_needs_root(santad):
