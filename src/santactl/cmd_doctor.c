@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `santactl doctor`: is this installation able to do its job? One line per
- * check, "[+] ..." when it is fine and "[-] ..." when it is not, and exit
- * status 1 when any check found a problem. Checks, in order: the
+ * check, "[+] ..." when it is fine, "[-] ..." when it is not and "[ ] ..."
+ * when this user cannot run it (it says why), and exit status 1 when any
+ * check found a problem: a skipped check is not one. Checks, in order: the
  * configuration parses; the kernel has fanotify permission events; santad
  * runs and answers; each service answers on its socket; the sync server
  * answers HTTP.
@@ -15,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ typedef struct doctor {
 	santactl_ctx *ctx;
 	bool config_ok;
 	int problems;
+	int skipped;
 } doctor;
 
 static void doctor_say(doctor *d, bool ok, const char *fmt, ...)
@@ -58,6 +61,23 @@ static void doctor_say(doctor *d, bool ok, const char *fmt, ...)
 	putchar('\n');
 	if (!ok)
 		d->problems++;
+}
+
+/* A check this user cannot run: neither fine nor a problem. FMT says what
+ * was not checked and why. */
+static void doctor_skip(doctor *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void doctor_skip(doctor *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("[ ] ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	d->skipped++;
 }
 
 /* Load the configuration into the context, so that the later checks (and
@@ -94,8 +114,9 @@ static void doctor_kernel(doctor *d)
 	int fd, r;
 
 	if (geteuid() != 0) {
-		doctor_say(d, false, "Kernel: fanotify permission events not checked: "
-			   "run `santactl doctor` as root");
+		/* fanotify_init of a permission class needs CAP_SYS_ADMIN. */
+		doctor_skip(d, "Kernel: fanotify permission events: skipped, only root may "
+			    "create a fanotify group (run `santactl doctor` as root)");
 		return;
 	}
 	fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
@@ -144,6 +165,13 @@ static void doctor_santad(doctor *d)
 		return;
 	}
 	r = santactl_call(d->ctx, "Status", &req.base, -1, true, &reply, &errmsg);
+	if (r < 0 && santactl_daemon_refused(d->ctx)) {
+		char why[2 * PATH_MAX];
+
+		santactl_refusal_reason(d->ctx, why, sizeof(why));
+		doctor_say(d, false, "santad: answers on \"%s\" but %s", path, why);
+		return;
+	}
 	if (r < 0) {
 		doctor_say(d, false, "santad: not answering on \"%s\": %s", path,
 			   errmsg ? errmsg : ipc_strerror(d->ctx->daemon_err ?
@@ -170,7 +198,9 @@ static void doctor_santad(doctor *d)
 enum doctor_reach {
 	DOCTOR_REACH_ANSWERS,     /* handshake done */
 	DOCTOR_REACH_REFUSES,     /* answered, but not to santactl */
+	DOCTOR_REACH_UNTRUSTED,   /* santactl refused the server: not one of ours */
 	DOCTOR_REACH_NO_SOCKET,
+	DOCTOR_REACH_NO_ACCESS,   /* not root, and the socket is not ours to reach */
 	DOCTOR_REACH_FAILED,
 };
 
@@ -179,21 +209,32 @@ static enum doctor_reach doctor_connect(doctor *d, const char *path,
 					ipc_role role, int *ret_err)
 {
 	ipc_client *cl = NULL;
+	bool refused;
 	struct stat st;
 	int r;
 
 	*ret_err = 0;
 	if (stat(path, &st) < 0) {
 		*ret_err = -errno;
+		if (errno == EACCES && geteuid() != 0)
+			return DOCTOR_REACH_NO_ACCESS;
 		return errno == ENOENT ? DOCTOR_REACH_NO_SOCKET : DOCTOR_REACH_FAILED;
 	}
-	r = ipc_client_connect(path, d->ctx->trust, desc, IPC_ROLE_BIT(role),
-			       DOCTOR_HANDSHAKE_USEC, &cl);
+	/* Some services' sockets are for root and their own user only. */
+	if (geteuid() != 0 && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0 &&
+	    errno == EACCES) {
+		*ret_err = -EACCES;
+		return DOCTOR_REACH_NO_ACCESS;
+	}
+	r = ipc_client_connect_ex(path, d->ctx->trust, desc, IPC_ROLE_BIT(role),
+				  DOCTOR_HANDSHAKE_USEC, &cl, &refused);
 	ipc_client_free(cl);
 	*ret_err = r;
 	if (r == 0)
 		return DOCTOR_REACH_ANSWERS;
-	return r == IPC_E_NOT_PERMITTED ? DOCTOR_REACH_REFUSES : DOCTOR_REACH_FAILED;
+	if (refused)
+		return DOCTOR_REACH_REFUSES;
+	return r == IPC_E_NOT_PERMITTED ? DOCTOR_REACH_UNTRUSTED : DOCTOR_REACH_FAILED;
 }
 
 /* One service, when the configuration uses it: connecting to an unused
@@ -222,13 +263,20 @@ static void doctor_service(doctor *d, const char *name,
 		doctor_say(d, true, "%s: answers on \"%s\" (and refuses santactl, "
 			   "which is not its peer)", name, path);
 		break;
+	case DOCTOR_REACH_UNTRUSTED:
+		doctor_say(d, false, "%s: the process answering on \"%s\" is not one of "
+			   "Santa's executables (installed, or in TrustedExecutables)", name, path);
+		break;
 	case DOCTOR_REACH_NO_SOCKET:
 		doctor_say(d, false, "%s: no socket \"%s\" (is santad running?)", name, path);
 		break;
+	case DOCTOR_REACH_NO_ACCESS:
+		doctor_skip(d, "%s: skipped, uid %u may not reach \"%s\" (run `santactl "
+			    "doctor` as root)", name, (unsigned)geteuid(), path);
+		break;
 	default:
-		doctor_say(d, false, "%s: not answering on \"%s\": %s%s", name, path,
-			   ipc_strerror(err),
-			   err == -EACCES && geteuid() != 0 ? " (run as root)" : "");
+		doctor_say(d, false, "%s: not answering on \"%s\": %s", name, path,
+			   ipc_strerror(err));
 		break;
 	}
 }
@@ -345,10 +393,12 @@ const santactl_cmd santactl_cmd_doctor = {
 	.short_help = "Check that Santa can run here and that its parts answer.",
 	.long_help =
 		"Checks this installation and prints one line per check: [+] when it\n"
-		"is fine, [-] when it is not. Exits 1 when any check found a problem.\n"
+		"is fine, [-] when it is not, [ ] when this user may not run it (the line\n"
+		"says why). Exits 1 when any check found a problem; a skipped check is\n"
+		"not one.\n"
 		"\n"
 		"  - the configuration file parses;\n"
-		"  - the kernel has fanotify permission events (needs root);\n"
+		"  - the kernel has fanotify permission events (root only);\n"
 		"  - santad runs and answers;\n"
 		"  - santasyncservice (with SyncBaseURL), santametricservice and\n"
 		"    santabundleservice answer on their sockets;\n"

@@ -139,6 +139,13 @@ static int fileinfo_parse(int argc, char **argv, fileinfo_opts *o,
 	return 0;
 }
 
+static const char *fileinfo_no_daemon(const fileinfo_run *run)
+{
+	return santactl_daemon_refused(run->ctx) ?
+	       "Could not communicate with daemon (it refused this santactl)" :
+	       "Could not communicate with daemon";
+}
+
 /* fileinfo's Rule field: santad's dry-run decision for the file. */
 static void fileinfo_rule(fileinfo_run *run, fileinfo_item *it)
 {
@@ -149,7 +156,7 @@ static void fileinfo_rule(fileinfo_run *run, fileinfo_item *it)
 	int r;
 
 	if (run->daemon_unreachable) {
-		snprintf(it->rule, sizeof(it->rule), "Could not communicate with daemon");
+		snprintf(it->rule, sizeof(it->rule), "%s", fileinfo_no_daemon(run));
 		return;
 	}
 	req.path = it->path;
@@ -158,8 +165,11 @@ static void fileinfo_rule(fileinfo_run *run, fileinfo_item *it)
 			  &errmsg);
 	if (r < 0) {
 		run->daemon_unreachable = santactl_err_is_daemon_gone(r);
+		/* Said once, on stderr: the fields go on. */
+		if (santactl_daemon_refused(run->ctx))
+			santactl_print_refusal(run->ctx, stderr);
 		snprintf(it->rule, sizeof(it->rule), "%s", run->daemon_unreachable ?
-			 "Could not communicate with daemon" :
+			 fileinfo_no_daemon(run) :
 			 errmsg ? errmsg : "Could not get a decision from santad");
 		free(errmsg);
 		return;

@@ -11,6 +11,7 @@
 #include "santactl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "args.h"
 #include "ipc.h"
 #include "log.h"
+#include "santa-build.h"
 #include "santad.pb-c.h"
 
 /* Sorted by name: `santactl --help` lists them in this order. */
@@ -110,8 +112,70 @@ static int santactl_connect(santactl_ctx *ctx)
 	if ((size_t)snprintf(path, sizeof(path), "%s/santad.sock",
 			     ctx->cfg.run_directory) >= sizeof(path))
 		return -ENAMETOOLONG;
-	return ipc_client_connect(path, ctx->trust, &santa__santad__descriptor,
-				  IPC_ROLE_BIT(IPC_ROLE_SANTAD), 0, &ctx->daemon);
+	return ipc_client_connect_ex(path, ctx->trust, &santa__santad__descriptor,
+				     IPC_ROLE_BIT(IPC_ROLE_SANTAD), 0, &ctx->daemon,
+				     &ctx->daemon_refused);
+}
+
+/* Why santad may not trust this santactl at EXE, as far as our own
+ * configuration tells (santad reads its own, usually the same file). */
+static void santactl_untrusted_why(santactl_ctx *ctx, const char *exe, char *buf,
+				   size_t size)
+{
+	const char *cfg = ctx->cfg.path ? ctx->cfg.path : santa_config_default_path();
+	char why[PATH_MAX + 128];
+
+	if (ipc_path_is_root_held(exe, why, sizeof(why)) < 0)
+		snprintf(buf, size, "it is not held by root: %s", why);
+	else if (!ctx->trust || ipc_trust_self_role(ctx->trust) != IPC_ROLE_SANTACTL)
+		snprintf(buf, size, "it is neither installed nor listed in TrustedExecutables "
+			 "of \"%s\"", cfg);
+	else
+		snprintf(buf, size, "\"%s\" lists it, so santad may run with another "
+			 "configuration", cfg);
+}
+
+bool santactl_daemon_refused(const santactl_ctx *ctx)
+{
+	return !ctx->daemon && ctx->daemon_refused;
+}
+
+void santactl_refusal_reason(santactl_ctx *ctx, char *buf, size_t size)
+{
+	char exe[PATH_MAX], why[PATH_MAX + 256];
+	ssize_t n;
+
+	if (ctx->daemon_err != IPC_E_NOT_PERMITTED) {
+		snprintf(buf, size, "santad refused this santactl: %s",
+			 ipc_strerror(ctx->daemon_err));
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		snprintf(buf, size, "santad refused this santactl: its executable is not one "
+			 "santad trusts");
+		return;
+	}
+	exe[n] = '\0';
+	santactl_untrusted_why(ctx, exe, why, sizeof(why));
+	snprintf(buf, size, "santad refused this santactl (\"%s\"): its executable is not "
+		 "one santad trusts; %s", exe, why);
+}
+
+void santactl_print_refusal(santactl_ctx *ctx, FILE *f)
+{
+	char reason[2 * PATH_MAX];
+
+	santactl_refusal_reason(ctx, reason, sizeof(reason));
+	fprintf(f, "%s.\n", reason);
+	if (ctx->daemon_err != IPC_E_NOT_PERMITTED)
+		return;
+	fprintf(f, "santad trusts only Santa's executables installed in %s, %s and %s, and "
+		"those listed in its TrustedExecutables, when they and every directory above "
+		"them are owned by root and writable by no one else.\n"
+		"Run the installed %s/santactl, or add this executable (or its directory, "
+		"ending in '/') to santad's TrustedExecutables.\n",
+		SANTA_BINDIR, SANTA_SBINDIR, SANTA_LIBEXECDIR, SANTA_BINDIR);
 }
 
 int santactl_daemon(santactl_ctx *ctx, bool quiet, ipc_client **ret)
@@ -128,7 +192,13 @@ int santactl_daemon(santactl_ctx *ctx, bool quiet, ipc_client **ret)
 		}
 	}
 	if (!ctx->daemon) {
-		if (!quiet)
+		if (quiet)
+			return -1;
+		/* santad runs but will not talk to us: saying it may not run
+		 * would send the user looking in the wrong place. */
+		if (ctx->daemon_refused)
+			santactl_print_refusal(ctx, stderr);
+		else
 			printf("%s\n", SANTACTL_NO_DAEMON_MSG);
 		return -1;
 	}

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -32,6 +33,7 @@ typedef struct santactl_ctx {
 	ipc_trust *trust;
 	ipc_client *daemon;
 	int daemon_err;            /* why the last connect failed, or 0 */
+	bool daemon_refused;       /* ... because santad refused us */
 } santactl_ctx;
 
 typedef struct santactl_cmd {
@@ -63,9 +65,20 @@ extern const santactl_cmd santactl_cmd_version;
 int santactl_load_config(santactl_ctx *ctx);
 
 /* The connection to santad, made on first use within the IPC handshake
- * deadline. Returns 0, or -1 after printing SANTACTL_NO_DAEMON_MSG unless
- * QUIET. */
+ * deadline. Returns 0, or -1 after printing, unless QUIET,
+ * SANTACTL_NO_DAEMON_MSG (santad unreachable) or santactl_print_refusal
+ * (santad runs and refused this santactl). */
 int santactl_daemon(santactl_ctx *ctx, bool quiet, ipc_client **ret);
+
+/* True when the connection to santad failed because santad refused this
+ * santactl in the handshake (typically: its executable is not trusted). */
+bool santactl_daemon_refused(const santactl_ctx *ctx);
+/* After such a refusal: one sentence naming this santactl's executable
+ * and why santad may not trust it. */
+void santactl_refusal_reason(santactl_ctx *ctx, char *buf, size_t size);
+/* The same on F, followed by which executables santad trusts and what to
+ * do about it. */
+void santactl_print_refusal(santactl_ctx *ctx, FILE *f);
 
 /*
  * Call santad's method NAME (as in proto/santad.proto) with REQ, sending

@@ -3,11 +3,13 @@
 golden report of a fresh santad, the same answer for root and for a user,
 and a fast, clear failure when santad is not running."""
 import json
+import os
+import subprocess
 import time
 import types
 
-from santactl_util import (GOLDEN, NO_DAEMON, documented_status_keys, flatten_keys,
-                           santactl, status_json)
+from santactl_util import (GOLDEN, NO_DAEMON, copy_program, documented_status_keys,
+                           flatten_keys, santactl, santactl_path, status_json)
 
 
 def normalized(st, santad):
@@ -102,3 +104,59 @@ def test_daemon_not_running(build_dir, public_dir):
     r = santactl(offline, "fileinfo", "--key", "Rule", "/bin/true")
     assert r.returncode == 0
     assert r.stdout == "Could not communicate with daemon\n"
+
+
+def refusal_head(exe, why):
+    return (f'santad refused this santactl ("{exe}"): its executable is not one santad '
+            f"trusts; {why}.\n")
+
+
+def test_santad_refuses_an_untrusted_santactl(santad_factory, build_dir, public_dir):
+    """santad runs but will not talk to a santactl it does not trust (its
+    build directory is not in TrustedExecutables): santactl says so, naming
+    its executable and why, not that santad is not running; exit 1. Once
+    santad is gone, the original message is back."""
+    trusted = sorted(f"{p}/" for p in (build_dir / "src").iterdir()
+                     if p.is_dir() and p.name != "santactl")
+    d = santad_factory({"TrustedExecutables": trusted})
+    exe = santactl_path(d)
+    head = refusal_head(exe, "it is neither installed nor listed in TrustedExecutables of "
+                        f'"{d.config_path}"')
+    for args, user in ((["status"], None), (["status"], "nobody"), (["flushcache"], None),
+                       (["rule", "--check", "--identifier", "a" * 64], None)):
+        r = santactl(d, *args, user=user)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+        assert r.stderr.startswith(head), (args, r.stderr)
+        assert "santad's TrustedExecutables" in r.stderr.splitlines()[-1]
+
+    r = santactl(d, "fileinfo", "--key", "Rule", "/bin/true")
+    assert r.stdout == "Could not communicate with daemon (it refused this santactl)\n"
+    assert r.stderr.startswith(head)
+    r = santactl(d, "doctor")
+    assert r.returncode == 1
+    assert (f'[-] santad: answers on "{d.socket_path}" but ' + head[:-2]) in \
+        r.stdout.splitlines(), r.stdout
+    assert d.wait_stderr(f"executable '{exe}' is not one of ours"), d.stderr()
+
+    d.stop()
+    r = santactl(d, "status")
+    assert (r.returncode, r.stdout) == (1, NO_DAEMON + "\n"), r.stderr
+
+
+def test_santad_refuses_a_santactl_others_may_replace(santad_factory, public_dir):
+    """A santactl listed in TrustedExecutables but in a directory others
+    may write is refused too, and santactl names the unsafe directory."""
+    loose = public_dir / "loose"
+    loose.mkdir()
+    os.chmod(loose, 0o777)
+    d = santad_factory(start=False)
+    d.rewrite_config(TrustedExecutables=d.config["TrustedExecutables"] + [f"{loose}/"])
+    d.start()
+    exe = copy_program(loose, "santactl", santactl_path(d))
+    r = subprocess.run([str(exe), "--config", str(d.config_path), "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr.startswith(refusal_head(
+        exe, f"it is not held by root: '{loose}' is not owned by root or is writable by "
+        "others")), r.stderr
