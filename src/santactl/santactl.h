@@ -86,7 +86,8 @@ void santactl_print_refusal(santactl_ctx *ctx, FILE *f);
  * protobuf_c_message_free_unpacked). On failure returns a negative
  * ipc_error; *RET_ERRMSG (if non-NULL) gets santad's reason for an
  * IPC_E_PEER or IPC_E_NOT_PERMITTED error (free()). When santad is gone
- * or not answering, prints SANTACTL_NO_DAEMON_MSG unless QUIET.
+ * or not answering, prints SANTACTL_NO_DAEMON_MSG unless QUIET (or, when
+ * santad refused to connect, santactl_print_refusal).
  */
 int santactl_call(santactl_ctx *ctx, const char *name,
 		  const ProtobufCMessage *req, int fd, bool quiet,
