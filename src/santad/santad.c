@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "gui.h"
-#include "ipc.h"
 #include "log.h"
 #include "synclink.h"
 
@@ -483,20 +482,14 @@ static int verdict_rule(santad *d, const policy *p, const verdict *v, const char
 }
 
 /* The file at PATH, opened without reading it (O_PATH: no open event for
- * any fanotify listener, no device or FIFO opened), when it is named like
- * one of Santa's executables: the only files policy_decide_file looks at
- * beyond their hash. A symlink is not followed (the caller resolved PATH)
- * and is not one of ours. -1 otherwise. */
-static int own_candidate_open(const char *path)
+ * any fanotify listener, no device or FIFO opened), for policy_decide_file
+ * to tell Santa's own executables and their loader by device and inode. A
+ * symlink is not followed (the caller resolved PATH) and is not one of
+ * ours. The lookup runs on the main loop; santactl has just opened the
+ * same path, so it is cached. -1 when there is no such file. */
+static int dry_run_open(const char *path)
 {
-	const char *base;
-	ipc_role role;
-
 	if (!path || path[0] != '/')
-		return -1;
-	base = strrchr(path, '/') + 1;
-	role = ipc_role_from_name(base);
-	if (role == IPC_ROLE_NONE || role == IPC_ROLE_TEST)
 		return -1;
 	return open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
@@ -520,7 +513,7 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 	p = auth_policy(d->auth);
 	rs = auth_rules(d->auth);
 	/* As for an exec, Santa's own executables are allowed before any rule. */
-	fd = own_candidate_open(path);
+	fd = dry_run_open(path);
 	policy_decide_file(p, rs, sha, path && *path ? path : NULL, fd, &v);
 	if (fd >= 0)
 		close(fd);

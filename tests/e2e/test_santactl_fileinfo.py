@@ -4,6 +4,8 @@ from santad's dry-run decision."""
 import hashlib
 import json
 import os
+import pathlib
+import struct
 
 from conftest import exec_status
 from santactl_util import (copy_program, make_program, make_script, run_program, santactl,
@@ -75,10 +77,24 @@ def test_fileinfo_rule_follows_rules(santad):
     assert r.stdout == "Blocked (Binary)\n"
 
 
+def elf_interpreter(path):
+    """The PT_INTERP of the 64-bit little-endian ELF file at PATH."""
+    data = pathlib.Path(path).read_bytes()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 3:
+            return data[p_offset:p_offset + p_filesz].rstrip(b"\0").decode()
+    raise AssertionError(f"{path} has no interpreter")
+
+
 def test_fileinfo_own_executables_in_lockdown(santad_factory, tmpfs):
     """santad allows its own executables before any rule, whatever the mode
     (one of ours by name, the very file of an install directory or a
-    TrustedExecutables entry): fileinfo's Rule says so, as the exec shows.
+    TrustedExecutables entry, and their loader): fileinfo's Rule says so, as
+    the exec shows.
     A copy of one elsewhere, or under another name, is not one of ours."""
     own_dir = tmpfs / "own"
     own_dir.mkdir(mode=0o755)
@@ -98,6 +114,8 @@ def test_fileinfo_own_executables_in_lockdown(santad_factory, tmpfs):
     assert rule_of(ours) == "Allowed (Scope)\n"
     assert rule_of(ours, user="nobody") == "Allowed (Scope)\n"
     assert rule_of(d.exe) == "Allowed (Scope)\n"
+    # The loader santad's executables name is allowed with them.
+    assert rule_of(os.path.realpath(elf_interpreter(d.exe))) == "Allowed (Scope)\n"
     assert rule_of(elsewhere) == "Blocked (Unknown)\n"
     assert rule_of(renamed) == "Blocked (Unknown)\n"
     assert exec_status(ours, "--config", str(d.config_path), "version") == 0
