@@ -937,6 +937,8 @@ static void batch_pause(recorder *r)
 		if (r->n_waiting)
 			retry_waiting(r, now, false);
 	}
+	/* Before the thread may sleep with nothing left to wake it. */
+	out_flush(r);
 }
 
 /* Wait for records, or for the source to be readable; with some records
