@@ -90,7 +90,7 @@
 #define RECORDER_BATCH_PAUSE_USEC 1000u
 /* Records waiting for their exec to complete (to read args=) are looked at
  * this often for their first RECORDER_CHASE_FOR_USEC (recorder.c). */
-#define RECORDER_CHASE_USEC 250u
+#define RECORDER_CHASE_USEC 500u
 #define RECORDER_CHASE_FOR_USEC 2000u
 #define RECORDER_BURST 4u
 #define RECORDER_BUSY_GAP_USEC 500u
