@@ -470,8 +470,21 @@ static int svc_http(svc *s)
 		.cancel = &s->cancel,
 	};
 
+	char *probe = NULL;
+
 	if (s->http)
 		return 0;
+	if (s->cfg.sync_base_url && *s->cfg.sync_base_url &&
+	    sync_url_for_stage(s->cfg.sync_base_url, "preflight", "machine", &probe) < 0) {
+		char where[PATH_MAX + 32];
+
+		/* Said once, where it can be fixed; each sync fails naming it. */
+		log_error("%sSyncBaseURL \"%s\" is not an http(s) URL with a host: no sync "
+			  "can succeed",
+			  santa_config_where(&s->cfg, "SyncBaseURL", where, sizeof(where)),
+			  s->cfg.sync_base_url);
+	}
+	free(probe);
 	if (sync_encoding_from_name(s->cfg.sync_client_content_encoding, &enc) < 0) {
 		char where[PATH_MAX + 32];
 

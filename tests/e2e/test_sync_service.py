@@ -358,6 +358,21 @@ def test_unknown_encoding_is_named_where_it_is_and_deflate_used(build):
             assert headers.get("content-encoding") == "deflate", stage
 
 
+def test_a_base_url_that_is_not_http_is_named_where_it_is(build):
+    if os.geteuid() != 0:
+        pytest.skip("root")
+    with SyncRig(build, extra_config={"SyncBaseURL": "ftp://sync.example/"}) as rig:
+        rig.start_fake_santad(events=[])
+        rig.start_service(wait_first_sync=False)
+        with open(rig.config_path) as f:
+            line = next(i for i, text in enumerate(f, 1) if '"SyncBaseURL"' in text)
+        want = (f'{rig.config_path}:{line}: SyncBaseURL "ftp://sync.example/" is not an '
+                'http(s) URL with a host: no sync can succeed')
+        assert wait_until(lambda: want in rig.log("santasyncservice"), 30), \
+            rig.log("santasyncservice")
+        assert rig.server.requests == []
+
+
 def test_extra_headers(build):
     if os.geteuid() != 0:
         pytest.skip("root")
