@@ -325,6 +325,37 @@ static const char *skip_value(const char *p)
 	return p;
 }
 
+/* The quote that opens the first member of the object at P, or NULL. */
+static const char *member_first(const char *p)
+{
+	p = skip_blanks(p);
+	if (*p != '{')
+		return NULL;
+	p = skip_blanks(p + 1);
+	return *p == '"' ? p : NULL;
+}
+
+/* The quote that opens the member after the one at P, or NULL. */
+static const char *member_next(const char *p)
+{
+	p = skip_blanks(skip_string(p));
+	if (*p != ':')
+		return NULL;
+	p = skip_blanks(skip_value(p + 1));
+	if (*p != ',')
+		return NULL;
+	p = skip_blanks(p + 1);
+	return *p == '"' ? p : NULL;
+}
+
+/* The length of the name of the member at P (its quotes excluded). */
+static size_t member_name_len(const char *p)
+{
+	size_t n = (size_t)(skip_string(p) - p);
+
+	return n >= 2 ? n - 2 : 0;
+}
+
 /* The quote that opens member KEY of the object at P (the last one, as
  * json-c keeps the last of duplicate keys), or NULL. */
 static const char *member_at(const char *p, const char *key)
@@ -332,23 +363,9 @@ static const char *member_at(const char *p, const char *key)
 	size_t klen = strlen(key);
 	const char *found = NULL;
 
-	p = skip_blanks(p);
-	if (*p != '{')
-		return NULL;
-	p = skip_blanks(p + 1);
-	while (*p == '"') {
-		const char *end = skip_string(p);
-
-		if ((size_t)(end - p) == klen + 2 && !strncmp(p + 1, key, klen))
+	for (p = member_first(p); p; p = member_next(p))
+		if (member_name_len(p) == klen && !strncmp(p + 1, key, klen))
 			found = p;
-		end = skip_blanks(end);
-		if (*end != ':')
-			break;
-		end = skip_blanks(skip_value(end + 1));
-		if (*end != ',')
-			break;
-		p = skip_blanks(end + 1);
-	}
 	return found;
 }
 
@@ -853,27 +870,12 @@ int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
 static void record_key_lines(const struct parse_ctx *pc, int *lines)
 {
 	struct line_cursor c = { pc->text, pc->text, 1 };
-	const char *p = skip_blanks(pc->text);
 
-	if (*p != '{')
-		return;
-	p = skip_blanks(p + 1);
-	while (*p == '"') {
-		const char *end = skip_string(p);
-		size_t i;
+	for (const char *p = member_first(pc->text); p; p = member_next(p)) {
+		size_t i = key_index(p + 1, member_name_len(p));
 
-		if (end - p < 2)
-			break;
-		i = key_index(p + 1, (size_t)(end - p) - 2);
 		if (i < N_ELEM(config_keys))
 			lines[i] = line_upto(&c, p);
-		end = skip_blanks(end);
-		if (*end != ':')
-			break;
-		end = skip_blanks(skip_value(end + 1));
-		if (*end != ',')
-			break;
-		p = skip_blanks(end + 1);
 	}
 }
 
