@@ -147,7 +147,7 @@ static const char *fileinfo_no_daemon(const fileinfo_run *run)
 }
 
 /* fileinfo's Rule field: santad's dry-run decision for the file. */
-static void fileinfo_rule(fileinfo_run *run, fileinfo_item *it)
+static void fileinfo_rule(fileinfo_run *run, int fd, fileinfo_item *it)
 {
 	Santa__DecisionRequest req = SANTA__DECISION_REQUEST__INIT;
 	Santa__DecisionReply *rep;
@@ -161,7 +161,9 @@ static void fileinfo_rule(fileinfo_run *run, fileinfo_item *it)
 	}
 	req.path = it->path;
 	req.sha256 = it->sha256;
-	r = santactl_call(run->ctx, "DecisionForFile", &req.base, -1, true, &reply,
+	/* With the file hashed: santad tells its own executables by the
+	 * file's identity, and resolves no path for us. */
+	r = santactl_call(run->ctx, "DecisionForFile", &req.base, fd, true, &reply,
 			  &errmsg);
 	if (r < 0) {
 		run->daemon_unreachable = santactl_err_is_daemon_gone(r);
@@ -198,7 +200,7 @@ static int fileinfo_collect(fileinfo_run *run, int fd, fileinfo_item *it)
 	if (fileinfo_wants(o, KEY_TYPE))
 		santactl_file_type(fd, it->type, sizeof(it->type));
 	if (fileinfo_wants(o, KEY_RULE))
-		fileinfo_rule(run, it);
+		fileinfo_rule(run, fd, it);
 	return 0;
 }
 

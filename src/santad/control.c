@@ -371,19 +371,23 @@ static void control_status(ipc_call *call, const ProtobufCMessage *req, void *us
 }
 
 /* The descriptor that came with CALL if it is a regular file, else -1
- * after failing the call. */
-static int control_take_file(ipc_call *call)
+ * after failing the call; -2 when it came without one and that is fine
+ * (!REQUIRED). METHOD names the call in errors. */
+static int control_take_file(ipc_call *call, const char *method, bool required)
 {
 	struct stat st;
 	int fd = ipc_call_take_fd(call);
 
 	if (fd < 0) {
-		ipc_call_fail(call, IPC_E_INVALID, "CheckCache: the file's descriptor is missing");
+		if (!required)
+			return -2;
+		ipc_call_fail(call, IPC_E_INVALID, "%s: the file's descriptor is missing", method);
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		ipc_call_fail(call, IPC_E_INVALID, "CheckCache: the descriptor is not a regular file");
+		ipc_call_fail(call, IPC_E_INVALID, "%s: the descriptor is not a regular file",
+			      method);
 		return -1;
 	}
 	return fd;
@@ -403,7 +407,7 @@ static void control_check_cache(ipc_call *call, const ProtobufCMessage *req, voi
 		ipc_call_fail(call, IPC_E_INVALID, "CheckCache: path longer than %d bytes", PATH_MAX);
 		return;
 	}
-	fd = control_take_file(call);
+	fd = control_take_file(call, "CheckCache", true);
 	if (fd < 0)
 		return;
 	r = santad_cache_check_fd(c->d, fd, &dec);
@@ -444,11 +448,18 @@ static void control_decision(ipc_call *call, const ProtobufCMessage *req, void *
 	santad_verdict v = { 0 };
 	char sha[SANTA_SHA256_HEX_LEN + 1], err[256];
 	control *c = userdata;
-	int r;
+	int fd, r;
 
 	if (control_unknown_fields(call, req) || control_check_decision_request(call, dr, sha) < 0)
 		return;
-	r = santad_decide_dry_run(c->d, dr->path, sha, &v, err, sizeof(err));
+	/* The file santactl hashed, if it sent it: santad looks at what a
+	 * client opened, never at a path it would resolve as root for it. */
+	fd = control_take_file(call, "DecisionForFile", false);
+	if (fd == -1)
+		return;
+	r = santad_decide_dry_run(c->d, dr->path, fd, sha, &v, err, sizeof(err));
+	if (fd >= 0)
+		close(fd);
 	if (r < 0) {
 		ipc_call_fail(call, r == -EINVAL ? IPC_E_INVALID : r, "DecisionForFile: %s", err);
 		return;
@@ -1045,7 +1056,7 @@ static const control_method control_methods[] = {
 	/* Every peer of ours: read-only. */
 	{ "Status", control_status, 0, ROLES_ANY },
 	{ "CheckCache", control_check_cache, IPC_METHOD_ACCEPT_FD, ROLES_ANY },
-	{ "DecisionForFile", control_decision, 0, ROLES_ANY },
+	{ "DecisionForFile", control_decision, IPC_METHOD_ACCEPT_FD, ROLES_ANY },
 	{ "GetSyncSettings", control_get_sync_settings, 0, ROLES_ANY },
 	{ "Metrics", control_metrics, 0, ROLES_ANY },
 	/* santagui only. */

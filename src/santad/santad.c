@@ -481,20 +481,7 @@ static int verdict_rule(santad *d, const policy *p, const verdict *v, const char
 	return ruledb_find(d->rules, sha_hex, SANTA__RULE_TYPE__BINARY, &ret->rule);
 }
 
-/* The file at PATH, opened without reading it (O_PATH: no open event for
- * any fanotify listener, no device or FIFO opened), for policy_decide_file
- * to tell Santa's own executables and their loader by device and inode. A
- * symlink is not followed (the caller resolved PATH) and is not one of
- * ours. The lookup runs on the main loop; santactl has just opened the
- * same path, so it is cached. -1 when there is no such file. */
-static int dry_run_open(const char *path)
-{
-	if (!path || path[0] != '/')
-		return -1;
-	return open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-}
-
-int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
+int santad_decide_dry_run(santad *d, const char *path, int fd, const char *sha256_hex,
 			  santad_verdict *ret, char *errbuf, size_t errsize)
 {
 	uint8_t sha[SANTA_SHA256_LEN];
@@ -502,7 +489,7 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 	policy *p;
 	ruleset *rs;
 	verdict v;
-	int fd, r;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!sha256_hex || santa_sha256_from_hex(sha256_hex, sha) < 0) {
@@ -513,10 +500,7 @@ int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
 	p = auth_policy(d->auth);
 	rs = auth_rules(d->auth);
 	/* As for an exec, Santa's own executables are allowed before any rule. */
-	fd = dry_run_open(path);
 	policy_decide_file(p, rs, sha, path && *path ? path : NULL, fd, &v);
-	if (fd >= 0)
-		close(fd);
 	ret->decision = v.decision;
 	ret->reason = v.reason;
 	ret->silent = v.silent;

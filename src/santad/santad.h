@@ -100,10 +100,11 @@ void santad_verdict_done(santad_verdict *v);
 
 /* The decision santad would make now for a file at PATH with content
  * SHA256_HEX, without executing or caching anything (fileinfo's Rule
- * field). Santa's own executables and their loader (the file at PATH, by
- * device and inode), then static rules, the rules database, the path
- * regexes and the mode, as for a real exec. */
-int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
+ * field). Santa's own executables and their loader (the file FD, which the
+ * caller opened, by device and inode; -1: none of them), then static
+ * rules, the rules database, the path regexes and the mode, as for a real
+ * exec. */
+int santad_decide_dry_run(santad *d, const char *path, int fd, const char *sha256_hex,
 			  santad_verdict *ret, char *errbuf, size_t errsize);
 
 /* --- Decision cache --- */

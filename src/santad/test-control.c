@@ -45,6 +45,7 @@ struct santad {
 	int flushes;
 	char last_gui[128];
 	ino_t cached_ino;
+	ino_t dry_run_ino;      /* of the descriptor the last dry run got; 0: none */
 };
 
 struct santad_rule_batch {
@@ -133,11 +134,13 @@ static santad_rule *fake_find(const char *identifier, int type)
 	return NULL;
 }
 
-int santad_decide_dry_run(santad *d, const char *path, const char *sha256_hex,
+int santad_decide_dry_run(santad *d, const char *path, int fd, const char *sha256_hex,
 			  santad_verdict *ret, char *errbuf, size_t errsize)
 {
 	santad_rule *r = fake_find(sha256_hex, SANTA__RULE_TYPE__BINARY);
+	struct stat st;
 
+	d->dry_run_ino = fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
 	memset(ret, 0, sizeof(*ret));
 	ret->reason = r ? SANTAD_REASON_BINARY : SANTAD_REASON_UNKNOWN;
 	ret->decision = (r ? r->policy == SANTA__POLICY__ALLOWLIST :
@@ -576,7 +579,9 @@ static void test_decision(void **state)
 	Santa__DecisionReply *dr;
 	ProtobufCMessage *reply;
 	ipc_client *cl = client();
+	struct stat st;
 	char *errmsg;
+	int fd;
 
 	req.path = "relative";
 	req.sha256 = SHA_A;
@@ -590,6 +595,18 @@ static void test_decision(void **state)
 	assert_string_equal(dr->decision, "ALLOW");
 	assert_string_equal(dr->reason, "UNKNOWN");
 	protobuf_c_message_free_unpacked(reply, NULL);
+	assert_int_equal(fake.dry_run_ino, 0);
+
+	/* The file santactl hashed may come along; it must be a file. */
+	fd = open(srv.dir, O_RDONLY | O_DIRECTORY);
+	expect_error(cl, "DecisionForFile", &req.base, fd, IPC_E_INVALID, "not a regular file");
+	close(fd);
+	fd = open(srv.exe, O_RDONLY);
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	assert_int_equal(call(cl, "DecisionForFile", &req.base, fd, &reply, &errmsg), 0);
+	protobuf_c_message_free_unpacked(reply, NULL);
+	assert_int_equal(fake.dry_run_ino, st.st_ino);
+	close(fd);
 	ipc_client_free(cl);
 }
 
