@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "elf-test-image.h"
 #include "elfhead.h"
 
 /* The interpreter named by LEN bytes of IMG, through elf_read_interp. */
@@ -33,32 +34,10 @@ static int interp_of(const void *img, size_t len, char *buf, size_t size)
 	return r;
 }
 
-/* A little-endian ELF64 image: header, NPH program headers (the one at
- * INTERP_AT is PT_INTERP, the rest PT_LOAD), then the string PATH of
- * PATH_LEN bytes (its NUL included when the caller counts it). */
+/* An x86-64 ET_DYN image (elf_test_image64). */
 static size_t make64(uint8_t *img, int nph, int interp_at, const char *path, size_t path_len)
 {
-	Elf64_Ehdr eh = { 0 };
-	Elf64_Phdr ph = { 0 };
-	size_t str = sizeof(eh) + (size_t)nph * sizeof(ph);
-
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_type = ET_DYN;
-	eh.e_machine = EM_X86_64;
-	eh.e_phoff = sizeof(eh);
-	eh.e_phentsize = sizeof(ph);
-	eh.e_phnum = (uint16_t)nph;
-	memcpy(img, &eh, sizeof(eh));
-	for (int i = 0; i < nph; i++) {
-		ph.p_type = i == interp_at ? PT_INTERP : PT_LOAD;
-		ph.p_offset = i == interp_at ? str : 0;
-		ph.p_filesz = i == interp_at ? path_len : 0;
-		memcpy(img + sizeof(eh) + (size_t)i * sizeof(ph), &ph, sizeof(ph));
-	}
-	memcpy(img + str, path, path_len);
-	return str + path_len;
+	return elf_test_image64(img, ET_DYN, EM_X86_64, nph, interp_at, path, path_len);
 }
 
 static void test_interp64(void **state)

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "elf-test-image.h"
 #include "filetype.h"
 
 /* The type of a temporary file holding LEN bytes of DATA. */
@@ -27,28 +28,12 @@ static const char *type_of(const void *data, size_t len, char *buf, size_t size)
 	return buf;
 }
 
-/* A minimal little-endian ELF64 image: header, then NPH program headers,
- * the first of type PH0. */
+/* An ELF64 image whose first program header, if any, is PT_INTERP when
+ * PH0 says so (elf_test_image64). */
 static size_t make_elf64(uint8_t *img, uint16_t type, uint16_t machine, int nph,
 			 uint32_t ph0)
 {
-	Elf64_Ehdr eh = { 0 };
-	Elf64_Phdr ph = { 0 };
-
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_type = type;
-	eh.e_machine = machine;
-	eh.e_phoff = sizeof(eh);
-	eh.e_phentsize = sizeof(ph);
-	eh.e_phnum = (uint16_t)nph;
-	memcpy(img, &eh, sizeof(eh));
-	for (int i = 0; i < nph; i++) {
-		ph.p_type = i == 0 ? ph0 : PT_LOAD;
-		memcpy(img + sizeof(eh) + i * sizeof(ph), &ph, sizeof(ph));
-	}
-	return sizeof(eh) + nph * sizeof(ph);
+	return elf_test_image64(img, type, machine, nph, ph0 == PT_INTERP ? 0 : -1, "", 0);
 }
 
 static void test_script(void **state)
