@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,25 +272,17 @@ static int client_handshake(ipc_client *cl, uint64_t deadline)
 
 static int client_socket(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
+	int fd = ipc_socket_connect(path, NULL);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -ENAMETOOLONG || fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM)
+		return fd;
 	if (fd < 0)
-		return -errno;
-	r = ipc_sock_passcred(fd, true, NULL);
-	if (r == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		r = -errno;
+		return IPC_E_DISCONNECTED;
 	/* Connected without waiting; from now on receives block (bounded by
 	 * SO_RCVTIMEO) and sends use MSG_DONTWAIT. */
-	if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
-		r = -errno;
-	if (r < 0) {
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		close(fd);
-		return r == -ENOMEM ? r : IPC_E_DISCONNECTED;
+		return IPC_E_DISCONNECTED;
 	}
 	return fd;
 }

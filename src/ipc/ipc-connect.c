@@ -13,7 +13,7 @@
 
 #include "ipc-internal.h"
 
-static int connect_socket(const char *path, bool *ret_pidfd_ok)
+int ipc_socket_connect(const char *path, bool *ret_pidfd_ok)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, r;
@@ -57,7 +57,7 @@ int ipc_connect(sd_event *ev, const char *path, const ipc_trust *trust,
 
 	if (!ev || !path || !trust || !remote || !ret)
 		return -EINVAL;
-	fd = connect_socket(path, NULL);
+	fd = ipc_socket_connect(path, NULL);
 	if (fd < 0)
 		return fd == -ENOMEM || fd == -EMFILE || fd == -ENFILE ? fd : IPC_E_DISCONNECTED;
 	r = ipc_conn_new(ev, fd, false, opts ? &opts->limits : NULL, trust, &c);

@@ -185,6 +185,10 @@ int ipc_peer_accept_uninspectable(ipc_peer *peer, const char *claimed_role,
  * whoever listens on it was handed the socket by root. */
 bool ipc_socket_root_held(const char *path);
 #define IPC_ALL_ROLES ((uint32_t)(IPC_ROLE_BIT(IPC_ROLE_MAX) - 1u) & ~IPC_ROLE_BIT(IPC_ROLE_NONE))
+/* A non-blocking SOCK_SEQPACKET socket connected to PATH, with credentials
+ * asked for (ipc_sock_passcred); -errno, or -ENAMETOOLONG for a path too
+ * long for a socket address. */
+int ipc_socket_connect(const char *path, bool *ret_pidfd_ok);
 /* Kernel credentials of the peer of a connected socket, and a pidfd for it
  * (SO_PEERPIDFD, else pidfd_open). */
 int ipc_peer_from_socket(int fd, struct ucred *ret_cred, int *ret_pidfd);
