@@ -1081,10 +1081,13 @@ int auth_cache_check_fd(authorizer *a, int fd, santad_decision *ret)
 	cache_entry ce;
 	struct stat st;
 	file_key k;
+	int r;
 
 	*ret = SANTAD_DECISION_NONE;
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	/* A client's file (checkcache), on santad's main loop. */
+	r = file_fstat_nosync(fd, &st);
+	if (r < 0)
+		return r;
 	file_key_from_stat(&k, &st);
 	pthread_mutex_lock(&a->lock);
 	if (cache_lookup(a->cache, &k, mono_usec(), &ce))

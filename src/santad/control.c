@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "gui.h"
 #include "log.h"
 #include "santa-build.h"
@@ -384,7 +385,9 @@ static int control_take_file(ipc_call *call, const char *method, bool required)
 		ipc_call_fail(call, IPC_E_INVALID, "%s: the file's descriptor is missing", method);
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* Its type as the kernel holds it: a client's file on a FUSE mount
+	 * must not hold the main loop up. */
+	if (file_fstat_nosync(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		ipc_call_fail(call, IPC_E_INVALID, "%s: the descriptor is not a regular file",
 			      method);

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "elfhead.h"
 #include "ipc.h"
 #include "santa-build.h"
@@ -627,23 +627,6 @@ static bool own_candidate(const char *e, const char *base, char *buf, size_t siz
 	return snprintf(buf, size, "%s", e) < (int)size;
 }
 
-/* The device, inode and type of the file FD refers to, from what the
- * kernel already holds: no request goes to a FUSE daemon or an NFS server,
- * which could hold up a decision (or santad's main loop, for fileinfo)
- * for as long as they like. */
-static bool fd_identity(int fd, struct stat *st)
-{
-	struct statx sx;
-
-	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO,
-			    &sx) < 0)
-		return false;
-	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	st->st_ino = sx.stx_ino;
-	st->st_mode = sx.stx_mode;
-	return true;
-}
-
 bool policy_is_own_executable(const policy *p, int fd, const char *path)
 {
 	char cand[PATH_MAX], why[PATH_MAX + 64];
@@ -659,7 +642,7 @@ bool policy_is_own_executable(const policy *p, int fd, const char *path)
 	role = ipc_role_from_name(base);
 	if (role == IPC_ROLE_NONE || role == IPC_ROLE_TEST)
 		return false;
-	if (!fd_identity(fd, &st) || !S_ISREG(st.st_mode))
+	if (file_fstat_nosync(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
 	for (size_t i = 0; p->own_executables[i]; i++) {
 		if (!own_candidate(p->own_executables[i], base, cand, sizeof(cand)))
@@ -700,7 +683,7 @@ bool policy_is_own_loader(int fd)
 	struct stat st;
 
 	pthread_once(&own_loader_once, find_own_loader);
-	return own_loader_path[0] && fd_identity(fd, &st) &&
+	return own_loader_path[0] && fd >= 0 && file_fstat_nosync(fd, &st) == 0 &&
 	       st.st_dev == own_loader_st.st_dev && st.st_ino == own_loader_st.st_ino &&
 	       ipc_path_is_root_held(own_loader_path, why, sizeof(why)) == 0;
 }
