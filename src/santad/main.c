@@ -248,8 +248,12 @@ static int start_authorizer(santad *d)
 {
 	char err[ERRBUF];
 	ruleset *rs = NULL;
+	struct stat st;
 	int r;
 
+	/* Status tells the cache entries of files on "/" from the rest. */
+	if (stat("/", &st) == 0)
+		d->root_dev = st.st_dev;
 	r = ruledb_load_ruleset(d->rules, &rs);
 	if (r < 0)
 		return log_error_errno(r, "Loading the rules failed");
