@@ -865,18 +865,26 @@ int santa_config_error(const santa_config *cfg, const char *key, char *errbuf,
 	return -1;
 }
 
-/* The line of each key, in one walk over the top-level object (the last of
- * duplicate keys, as json-c keeps). */
-static void record_key_lines(const struct parse_ctx *pc, int *lines)
+/* The line of each key, in one walk over the top-level object. A key given
+ * twice is an error: json-c would keep the last, and which one an
+ * administrator meant is not ours to guess. */
+static int record_key_lines(struct parse_ctx *pc, int *lines)
 {
 	struct line_cursor c = { pc->text, pc->text, 1 };
 
 	for (const char *p = member_first(pc->text); p; p = member_next(p)) {
 		size_t i = key_index(p + 1, member_name_len(p));
+		int line;
 
-		if (i < N_ELEM(config_keys))
-			lines[i] = line_upto(&c, p);
+		if (i >= N_ELEM(config_keys))
+			continue;
+		line = line_upto(&c, p);
+		if (lines[i])
+			return fail_at(pc, p, config_keys[i].name,
+				       "given more than once (also on line %d)", lines[i]);
+		lines[i] = line;
 	}
+	return 0;
 }
 
 static bool is_ignored_key(const char *name)
@@ -897,6 +905,8 @@ static int parse_object(struct parse_ctx *pc, json_object *root,
 	cfg->key_lines = calloc(N_ELEM(config_keys), sizeof(*cfg->key_lines));
 	if (!cfg->key_lines)
 		abort();
+	if (record_key_lines(pc, cfg->key_lines) < 0)
+		return -1;
 	json_object_object_foreach(root, key, v) {
 		size_t i = key_index(key, strlen(key));
 
@@ -908,7 +918,6 @@ static int parse_object(struct parse_ctx *pc, json_object *root,
 		if (parse_key(pc, &config_keys[i], v, cfg) < 0)
 			return -1;
 	}
-	record_key_lines(pc, cfg->key_lines);
 	return 0;
 }
 

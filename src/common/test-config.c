@@ -104,6 +104,10 @@ static void test_errors(void **state)
 	load_expect_error("{\n\n  \"ClientMode\": 3\n}\n", ":3: ClientMode:");
 	load_expect_error("{\n  \"FailClosed\": 1\n}", ":2: FailClosed: expected true");
 	load_expect_error("{\n  \"Bogus\": 1\n}", ":2: Bogus: unknown configuration key");
+	/* json-c would keep the last of two; neither is taken for granted. */
+	load_expect_error("{\n  \"ClientMode\": 1,\n  \"FailClosed\": true,\n"
+			  "  \"ClientMode\": 2\n}",
+			  ":4: ClientMode: given more than once (also on line 2)");
 	load_expect_error("{\n  \"ClientMode\": 1,\n  \"FailClosed\": tru\n}",
 			  ":3: invalid JSON");
 	load_expect_error("[1]", "top level");
