@@ -69,7 +69,7 @@ static void usage(FILE *out)
 		"  -V, --version      show the version\n"
 		"\n"
 		"Signals: SIGHUP reloads the configuration and reopens the event log;\n"
-		"SIGTERM answers every pending exec and stops.\n",
+		"SIGTERM (or SIGINT, Ctrl-C) answers every pending exec and stops.\n",
 		SANTA_DEFAULT_CONFIG);
 }
 
