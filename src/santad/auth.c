@@ -20,8 +20,6 @@
 #include "log.h"
 #include "sha256.h"
 
-#define AUTH_READ_BUF (64 * 1024)
-
 typedef struct job job;
 
 /* A permission event waiting for its file's hash. */

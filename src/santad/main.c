@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -185,12 +186,13 @@ static int take_lock(santad *d)
 
 static void raise_fd_limit(void)
 {
-	/* Every pending exec, file being hashed and queued ALLOW line holds a
-	 * descriptor (AUTH_MAX_PENDING + AUTH_MAX_JOBS + RECORDER_ALLOW_LIMIT
-	 * and a little): the kernel denies an event it cannot give us one for,
-	 * even in MONITOR. */
+	/* Every pending exec and every file being hashed holds a descriptor,
+	 * and so does every event of a read from either fanotify group until
+	 * it is handled (a log record holds none): the kernel denies an event
+	 * it cannot give us one for, even in MONITOR. And a little for the
+	 * databases, the log and the IPC clients. */
 	const rlim_t want = 65536, need = AUTH_MAX_PENDING + AUTH_MAX_JOBS +
-					  RECORDER_ALLOW_LIMIT + 2048;
+					  2 * (AUTH_READ_BUF / FAN_EVENT_METADATA_LEN) + 1024;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
