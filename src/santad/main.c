@@ -46,6 +46,7 @@ typedef struct main_ctx {
 	launcher *launcher;
 	ipc_trust *trust;
 	control *control;
+	char control_path[PATH_MAX];    /* the socket we bound; "" if none */
 	int mountinfo_fd;
 	char *config_watch_name;        /* basename of the config file */
 	/* Not floating: libsystemd 252's floating inotify sources keep their
@@ -459,6 +460,7 @@ static void start_control(main_ctx *m)
 		return;
 	}
 	m->d.control = m->control;
+	snprintf(m->control_path, sizeof(m->control_path), "%s", path);
 }
 
 static void start_services(main_ctx *m)
@@ -594,6 +596,9 @@ static void stop(main_ctx *m)
 	metrics_stop();
 #endif
 	m->control = control_free(m->control);
+	/* Ours while we hold the lock: nobody is left to answer on it. */
+	if (m->control_path[0])
+		(void)unlink(m->control_path);
 	d->sync_link = synclink_free(d->sync_link);
 	m->launcher = launcher_free(m->launcher);
 	recorder_stop(d->rec);

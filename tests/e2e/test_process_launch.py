@@ -199,6 +199,8 @@ def test_stopping_santad_stops_services_and_removes_sockets(proc_santad, probe_d
     assert not any(proclib.alive(p) for p in services)
     for s in proclib.SERVICES:
         assert not os.path.exists(proclib.socket_of(d, s))
+    # Its own socket too: nobody is left to answer on it.
+    assert not d.socket_path.exists()
 
 
 def test_restarted_santad_finds_its_state(proc_santad, probe_dir):
