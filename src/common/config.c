@@ -192,6 +192,9 @@ void santa_config_done(santa_config *cfg)
 	for (size_t i = 0; i < cfg->n_static_rules; i++)
 		santa_config_rule_done(&cfg->static_rules[i]);
 	free(cfg->static_rules);
+	for (size_t i = 0; cfg->entry_lines && i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		free(cfg->entry_lines[i]);
+	free(cfg->entry_lines);
 	free(cfg->key_lines);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
@@ -525,8 +528,23 @@ static const char *entry_name(char *buf, size_t size, const char *key, size_t i)
 	return buf;
 }
 
+/* The line of each of the N entries of list KEY, for errors found later
+ * (santa_config_where "KEY[I]"). */
+static int *entry_lines(const struct parse_ctx *pc, const char *key, size_t n)
+{
+	struct line_cursor c = { pc->text, pc->text, 1 };
+	const char *p = array_entry(key_value(pc, key), 0);
+	int *lines = calloc(n ? n : 1, sizeof(*lines));
+
+	if (!lines)
+		abort();
+	for (size_t i = 0; i < n && p; i++, p = array_next(p))
+		lines[i] = line_upto(&c, p);
+	return lines;
+}
+
 static int parse_string_list(struct parse_ctx *pc, const char *key,
-			     json_object *v, char ***out, size_t *count)
+			     json_object *v, char ***out, size_t *count, int **lines)
 {
 	size_t n;
 	char **list;
@@ -553,6 +571,8 @@ static int parse_string_list(struct parse_ctx *pc, const char *key,
 	free_list(*out);
 	*out = list;
 	*count = n;
+	free(*lines);
+	*lines = entry_lines(pc, key, n);
 	return 0;
 }
 
@@ -790,7 +810,8 @@ static int parse_key(struct parse_ctx *pc, const struct config_key *k,
 		*(char **)field = xstrdup(json_object_get_string(v));
 		return 0;
 	case KEY_STRING_LIST:
-		return parse_string_list(pc, k->name, v, field, count);
+		return parse_string_list(pc, k->name, v, field, count,
+					 &cfg->entry_lines[k - config_keys]);
 	case KEY_LABELS:
 		return parse_map(pc, k->name, v, "=", field, count);
 	case KEY_HEADERS:
@@ -841,6 +862,14 @@ const char *santa_config_where(const santa_config *cfg, const char *key, char *b
 
 		if (n < cfg->n_static_rules && cfg->static_rules[n].line > 0)
 			line = cfg->static_rules[n].line;
+	}
+	if (key[len] == '[' && i < N_ELEM(config_keys) &&
+	    config_keys[i].type == KEY_STRING_LIST && cfg->entry_lines && cfg->entry_lines[i]) {
+		size_t n = strtoul(key + len + 1, NULL, 10);
+		size_t count = *(const size_t *)((const char *)cfg + config_keys[i].count_offset);
+
+		if (n < count && cfg->entry_lines[i][n] > 0)
+			line = cfg->entry_lines[i][n];
 	}
 	if (!cfg->path)
 		snprintf(buf, size, "%s", "");
@@ -903,7 +932,8 @@ static int parse_object(struct parse_ctx *pc, json_object *root,
 			    "got %s", json_type_word(root));
 
 	cfg->key_lines = calloc(N_ELEM(config_keys), sizeof(*cfg->key_lines));
-	if (!cfg->key_lines)
+	cfg->entry_lines = calloc(N_ELEM(config_keys), sizeof(*cfg->entry_lines));
+	if (!cfg->key_lines || !cfg->entry_lines)
 		abort();
 	if (record_key_lines(pc, cfg->key_lines) < 0)
 		return -1;

@@ -43,6 +43,7 @@ typedef struct santa_config_rule {
 typedef struct santa_config {
 	char *path;                 /* the file read, or NULL for defaults */
 	int *key_lines;             /* for santa_config_error() */
+	int **entry_lines;          /* per list key, each entry's line; ditto */
 
 	santa_client_mode client_mode;
 	bool fail_closed;

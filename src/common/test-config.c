@@ -197,10 +197,22 @@ static void test_error_after_load(void **state)
 		"     \"rule_type\": \"BINARY\"},\n"
 		"    {\"identifier\": \"T1\", \"policy\": \"ALLOWLIST\",\n"
 		"     \"rule_type\": \"TEAMID\"}\n"
+		"  ],\n"
+		"  \"TrustedExecutables\": [\n"
+		"    \"/opt/santa/\",\n"
+		"\n"
+		"    \"relative\"\n"
 		"  ]\n"
 		"}\n");
 
 	assert_int_equal(santa_config_load(path, &cfg, err, sizeof(err)), 0);
+	/* An entry of a list is named at its own line. */
+	santa_config_error(&cfg, "TrustedExecutables[1]", err, sizeof(err), "no");
+	snprintf(expect, sizeof(expect), "%s:13: TrustedExecutables[1]: no", path);
+	assert_string_equal(err, expect);
+	santa_config_error(&cfg, "TrustedExecutables[2]", err, sizeof(err), "no");
+	snprintf(expect, sizeof(expect), "%s:10: TrustedExecutables[2]: no", path);
+	assert_string_equal(err, expect);
 	assert_int_equal(cfg.static_rules[1].line, 7);
 	assert_int_equal(santa_config_error(&cfg, "AllowedPathRegex", err, sizeof(err),
 					    "bad %s", "regex"), -1);
