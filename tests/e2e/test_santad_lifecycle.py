@@ -101,7 +101,7 @@ SHA_A = "84de9c61777ca36b13228e2446d53e966096e78db7a72c632b5c185b2ffe68a6"
     ('{\n  "ClientMode": 1,\n  "BlockedPathRegex": "(unclosed"\n}\n',
      ':3: BlockedPathRegex: "(unclosed": '),
     ('{\n  "TrustedExecutables": ["/usr/bin/",\n    "/usr/bin/python3"]\n}\n',
-     ':2: TrustedExecutables[1]: "/usr/bin/python3" is neither a directory'),
+     ':3: TrustedExecutables[1]: "/usr/bin/python3" is neither a directory'),
 ], ids=["identifier", "policy", "regex", "trusted"])
 def test_bad_static_rule_or_regex_at_start_exits_78(build_dir, tmp_path, text, message):
     bad = tmp_path / "config.json"
