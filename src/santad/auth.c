@@ -135,20 +135,33 @@ static void respond(authorizer *a, int fd, bool allow, santad_reason reason, boo
 			       took);
 }
 
-static void mark_allowed(authorizer *a, int fd)
+/* May the kernel allow further execs of the file with stat ST by itself?
+ * Only if nobody but root can write it: a write through a shared mapping
+ * changes the file without clearing an ignore mark (and, on tmpfs, without
+ * changing its times), and santad hears of it only from the close, which
+ * an exec right after it could beat. Without the mark, that exec's
+ * permission event comes after the close in the same queue, and is decided
+ * again. */
+static bool may_ignore(const struct stat *st)
+{
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* After an allow: hear the file's close after a write (which drops its
+ * cache entry), and where may_ignore says so, let the kernel allow it
+ * until then. */
+static void mark_allowed(authorizer *a, int fd, bool ignore)
 {
 	if (a->fan_fd < 0)
 		return;
-	/* Ignore further exec permission events for this inode until it is
-	 * written (the kernel clears an ignore mask on modification). */
-	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM,
-			  fd, NULL) < 0) {
-		log_debug("Adding an ignore mark on fd %d failed: %m", fd);
+	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, fd, NULL) < 0) {
+		log_debug("Watching fd %d for FAN_CLOSE_WRITE failed: %m", fd);
 		return;
 	}
-	/* A write through a shared mapping clears nothing: hear the close. */
-	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, fd, NULL) < 0)
-		log_debug("Watching fd %d for FAN_CLOSE_WRITE failed: %m", fd);
+	/* Cleared by the kernel itself on a write() (FS_MODIFY). */
+	if (ignore && fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
+				    FAN_OPEN_EXEC_PERM, fd, NULL) < 0)
+		log_debug("Adding an ignore mark on fd %d failed: %m", fd);
 }
 
 static void unmark(authorizer *a, int fd)
@@ -333,8 +346,8 @@ static void job_free(job *j)
 
 /* --- events from the reader --- */
 
-static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const cache_entry *ce,
-			     uint64_t start, record_list *l)
+static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const struct stat *st,
+			     const cache_entry *ce, uint64_t start, record_list *l)
 {
 	exec_record *rec;
 	verdict v;
@@ -342,8 +355,10 @@ static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const cache_entry
 	atomic_fetch_add(&a->counters->exec_cache_hits, 1);
 	if (ce->decision == SANTAD_DECISION_ALLOW) {
 		respond(a, fd, true, ce->reason, true, start);
-		/* The kernel lost its mark (an earlier failure to add it): again. */
-		mark_allowed(a, fd);
+		/* The kernel lost its mark (an earlier failure to add it): again.
+		 * A file others may write comes here every time, by design. */
+		if (may_ignore(st))
+			mark_allowed(a, fd, true);
 		close(fd);
 		return;
 	}
@@ -422,7 +437,7 @@ static void handle_perm(authorizer *a, int fd, pid_t pid)
 	} else {
 		file_key_from_stat(&k, &st);
 		if (cache_lookup(a->cache, &k, start, &ce))
-			handle_cache_hit(a, fd, pid, &ce, start, &l);
+			handle_cache_hit(a, fd, pid, &st, &ce, start, &l);
 		else
 			enqueue_perm(a, fd, pid, &k, start, &l);
 	}
@@ -635,30 +650,60 @@ static void read_notifications(void *arg)
 
 /* --- hash workers --- */
 
-/* Hash J's file; 0, or -ESTALE when it changed while being read. */
-static int hash_job(authorizer *a, job *j, uint8_t *sha)
+/* Hash J's file into SHA, and set *KEY to the identity it kept while it
+ * was read: 0; -ESTALE when it changed during each of AUTH_HASH_ATTEMPTS
+ * readings (someone writes it, or touches it on purpose); -errno when it
+ * cannot be read. */
+static int hash_job(authorizer *a, job *j, uint8_t *sha, file_key *key)
 {
+	file_key before = j->key, after;
 	struct stat st;
-	file_key after;
 	int r;
 
-	/* For the cache: a cached exec's line then need not look for an
-	 * interpreter in the file. */
-	j->has_interp = exec_file_names_interp(j->fd);
-	r = santa_hash_fd(j->fd, sha, NULL);
-	atomic_fetch_add(&a->counters->exec_hashed, 1);
-	if (r < 0)
-		return r;
-	if (fstat(j->fd, &st) < 0)
-		return -errno;
-	file_key_from_stat(&after, &st);
-	return file_key_equal(&after, &j->key) ? 0 : -ESTALE;
+	for (unsigned i = 0; i < AUTH_HASH_ATTEMPTS; i++) {
+		if (i > 0) {
+			if (fstat(j->fd, &st) < 0)
+				return -errno;
+			file_key_from_stat(&before, &st);
+		}
+		/* For the cache: a cached exec's line then need not look for
+		 * an interpreter in the file. */
+		j->has_interp = exec_file_names_interp(j->fd);
+		r = santa_hash_fd(j->fd, sha, NULL);
+		atomic_fetch_add(&a->counters->exec_hashed, 1);
+		if (r < 0)
+			return r;
+		if (fstat(j->fd, &st) < 0)
+			return -errno;
+		file_key_from_stat(&after, &st);
+		if (file_key_equal(&after, &before)) {
+			*key = after;
+			return 0;
+		}
+	}
+	return -ESTALE;
+}
+
+/* Whether an exec whose file could not be hashed (ERR) is allowed, and why
+ * it was not decided. A file that kept changing while it was hashed is no
+ * failure of santad's: whoever changes it may do so to be answered by
+ * FailClosed, so it is denied in LOCKDOWN whatever FailClosed says. */
+static bool failure_allows(const policy *p, int err)
+{
+	return err == -ESTALE ? p->mode != SANTA_MODE_LOCKDOWN : fail_allows(p);
+}
+
+static const char *failure_why(int err)
+{
+	return err == -ESTALE ? "file kept changing while it was hashed" :
+	       "file could not be read";
 }
 
 static void answer_waiters(authorizer *a, job *j, int hash_err, const verdict *v,
 			   const uint8_t *sha, record_list *l)
 {
-	bool allow = hash_err == 0 ? v->decision == SANTAD_DECISION_ALLOW : fail_allows(a->pol);
+	bool allow = hash_err == 0 ? v->decision == SANTAD_DECISION_ALLOW :
+		     failure_allows(a->pol, hash_err);
 
 	while (j->waiters) {
 		perm_req *r = j->waiters;
@@ -671,8 +716,7 @@ static void answer_waiters(authorizer *a, job *j, int hash_err, const verdict *v
 				r->start_usec);
 			close(r->fd);
 		} else if (hash_err) {
-			deny_by_failure(a, r->fd, r->pid, r->start_usec, "file could not be read",
-					l);
+			deny_by_failure(a, r->fd, r->pid, r->start_usec, failure_why(hash_err), l);
 		} else {
 			rec = denied_record(r->pid, r->fd, a->pol);
 			if (rec)
@@ -696,7 +740,7 @@ static void release_notifs(authorizer *a, job *j, int hash_err, const verdict *v
 			rec->reason = v->reason;
 		} else {
 			rec->reason = SANTAD_REASON_UNKNOWN;
-			rec->explain = hash_err ? "file could not be read" : NULL;
+			rec->explain = hash_err ? failure_why(hash_err) : NULL;
 		}
 		if (hash_err == 0) {
 			rec->has_sha256 = true;
@@ -740,10 +784,12 @@ static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
 			.stamp_usec = mono_usec(),
 		};
 
+		struct stat st;
+
 		memcpy(ce.sha256, sha, SANTA_SHA256_LEN);
 		(void)cache_insert(a->cache, &ce);
 		if (v->decision == SANTAD_DECISION_ALLOW)
-			mark_allowed(a, j->fd);
+			mark_allowed(a, j->fd, file_fstat_nosync(j->fd, &st) == 0 && may_ignore(&st));
 		add_event_record(a, j, v, sha, l);
 	}
 	answer_waiters(a, j, hash_err, v, sha, l);
@@ -772,7 +818,8 @@ static void recheck_after_mark(authorizer *a, job *j)
 static void run_job(authorizer *a, job *j)
 {
 	uint8_t sha[SANTA_SHA256_LEN];
-	int err = hash_job(a, j, sha);
+	file_key key;
+	int err = hash_job(a, j, sha, &key);
 	char *path = err ? NULL : procinfo_fd_path(j->fd);
 	record_list l = { 0 };
 	policy *pol;
@@ -795,6 +842,11 @@ static void run_job(authorizer *a, job *j)
 		policy_unref(pol);
 		ruleset_unref(rs);
 	}
+	/* Cached under what was hashed: the file may have been touched since
+	 * its first event (another event since then finds this job anyway
+	 * only by the stamps it came with). */
+	if (!err)
+		j->key = key;
 	publish_job(a, j, err, &v, sha, &l);
 	pthread_mutex_unlock(&a->lock);
 
@@ -863,8 +915,11 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 	}
 	/* Content class: permission events. Unlimited marks: one ignore mark
 	 * per allowed executable on a whole machine exceeds the default. */
+	/* An unlimited queue: past the default limit the kernel would drop a
+	 * permission event, which lets its exec run unasked, and a
+	 * FAN_CLOSE_WRITE, which would leave a stale allow in the cache. */
 	a->fan_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK |
-				  FAN_UNLIMITED_MARKS,
+				  FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE,
 				  O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME);
 	if (a->fan_fd < 0) {
 		r = -errno;

@@ -60,6 +60,7 @@
 #define AUTH_MAX_PENDING 8192u   /* unanswered permission events */
 #define AUTH_MAX_JOBS 4096u      /* files being hashed or queued */
 #define AUTH_READ_BUF (64 * 1024)  /* bytes of events read at once, per group */
+#define AUTH_HASH_ATTEMPTS 3u    /* readings of a file that changes while hashed */
 
 typedef struct authorizer authorizer;
 

@@ -34,7 +34,7 @@ void file_key_from_stat(file_key *k, const struct stat *st);
 /* fstat() from the attributes the kernel already holds for FD (statx with
  * AT_STATX_DONT_SYNC): no request to a FUSE daemon or an NFS server, which
  * could hold the caller up for as long as they like. Fills the type, mode,
- * device, inode, size and times; -errno on failure. */
+ * owner, device, inode, size and times; -errno on failure. */
 int file_fstat_nosync(int fd, struct stat *st);
 bool file_key_same_inode(const file_key *a, const file_key *b);
 bool file_key_equal(const file_key *a, const file_key *b);

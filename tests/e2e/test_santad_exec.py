@@ -121,6 +121,60 @@ def test_rewritten_through_a_mapping_is_hashed_again(static_allowed):
     assert exec_status(prog) == errno.EPERM
 
 
+# A child that rewrites PROG through a shared mapping, unmaps and closes
+# it, and execs it at once: the kernel is not told of such a write, and
+# santad hears only the close.
+MAP_WRITE_THEN_EXEC = """
+import mmap, os, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    m[-1:] = b"Y" if m[-1:] != b"Y" else b"Z"
+    m.close()
+try:
+    os.execv(path, [path])
+except OSError as e:
+    sys.exit(100 + e.errno)
+"""
+
+
+def test_a_file_others_may_write_is_decided_again_after_a_mapped_write(static_allowed):
+    """A file a user may write gets no kernel allow (ignore mark): every
+    exec is asked, after the close of any write in the same queue, so an
+    exec right after a write through a mapping is decided on what it runs."""
+    import sys
+    santad, prog = static_allowed
+    allowed = pathlib.Path(prog).read_bytes()
+    os.chown(prog, 65534, 65534)
+    for _ in range(30):
+        with open(prog, "r+b") as f:
+            f.write(allowed)
+        assert exec_status(prog) == 0
+        r = subprocess.run([sys.executable, "-c", MAP_WRITE_THEN_EXEC, str(prog)],
+                           capture_output=True, timeout=20)
+        assert r.returncode == 100 + errno.EPERM, (r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
+def test_touching_a_file_while_it_is_hashed_never_allows_it(santad):
+    """Changing a file's times while santad hashes it makes the hash
+    unusable; that is no failure santad answers by FailClosed (false here):
+    after a few readings it is denied in LOCKDOWN."""
+    import sys
+    prog = copy_program(santad.watch_dir, "touched", extra=b"touched")
+    toucher = subprocess.Popen([sys.executable, "-c",
+                                "import os, sys\nwhile True: os.utime(sys.argv[1])",
+                                str(prog)])
+    try:
+        results = [exec_status(prog) for _ in range(40)]
+    finally:
+        toucher.kill()
+        toucher.wait()
+    assert results == [errno.EPERM] * 40
+    hits = santad.wait_log(lines_for(santad, prog, "DENY"))
+    assert hits
+
+
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_every_denial_is_logged(santad):
     prog = copy_program(santad.watch_dir, "denied-often", extra=b"often")
