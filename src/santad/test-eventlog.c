@@ -120,6 +120,13 @@ static void test_tty_message(void **state)
 	assert_null(strstr(msg, "Banned here."));
 	assert_non_null(strstr(msg, "https://rule.example/"));
 	free(msg);
+	/* Names are anyone's: no escape sequence of theirs reaches the terminal. */
+	info.path = "/tmp/esc\033]0;TITLE\a\r";
+	info.parent_comm = "b\033[2Jsh";
+	msg = tty_block_message(&info);
+	assert_non_null(strstr(msg, "/tmp/esc?]0;TITLE??"));
+	assert_non_null(strstr(msg, "b?[2Jsh (7)"));
+	free(msg);
 }
 
 /* The original's BUNDLE line, with a value that needs sanitizing and an

@@ -69,11 +69,26 @@ char *tty_detail_url(const char *tmpl, const tty_block_info *info)
 	return out;
 }
 
+/* S for a terminal: a file or process name is anyone's to choose, and its
+ * control characters (an escape sequence that retitles or clears the
+ * window, a carriage return that hides the line) are shown as '?'. NULL
+ * stays NULL. */
+static char *printable(const char *s)
+{
+	char *out = s ? strdup(s) : NULL;
+
+	for (char *p = out; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return out;
+}
+
 char *tty_block_message(const tty_block_info *info)
 {
 	const char *why = info->custom_msg;
 	const char *url_tmpl = info->custom_url ? info->custom_url : info->detail_url;
 	char *url = url_tmpl ? tty_detail_url(url_tmpl, info) : NULL;
+	char *path = printable(info->path), *parent = printable(info->parent_comm);
 	char *msg = NULL;
 	int r;
 
@@ -87,11 +102,13 @@ char *tty_block_message(const tty_block_info *info)
 		     "\033[1mIdentifier:\033[0m %s\n"
 		     "\033[1mParent:    \033[0m %s (%d)\n\n"
 		     "%s%s%s",
-		     why, info->path ? info->path : "(unknown)",
+		     why, path ? path : "(unknown)",
 		     info->sha256 ? info->sha256 : "(unknown)",
-		     info->parent_comm ? info->parent_comm : "", (int)info->ppid,
+		     parent ? parent : "", (int)info->ppid,
 		     url ? "More info:\n" : "", url ? url : "", url ? "\n\n" : "");
 	free(url);
+	free(path);
+	free(parent);
 	return r < 0 ? NULL : msg;
 }
 
