@@ -149,19 +149,21 @@ static bool may_ignore(const struct stat *st)
 
 /* After an allow: hear the file's close after a write (which drops its
  * cache entry), and where may_ignore says so, let the kernel allow it
- * until then. */
-static void mark_allowed(authorizer *a, int fd, bool ignore)
+ * until then. False when the close cannot be heard: then the allow must
+ * not be cached either. */
+static bool mark_allowed(authorizer *a, int fd, bool ignore)
 {
 	if (a->fan_fd < 0)
-		return;
+		return false;
 	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD, FAN_CLOSE_WRITE, fd, NULL) < 0) {
 		log_debug("Watching fd %d for FAN_CLOSE_WRITE failed: %m", fd);
-		return;
+		return false;
 	}
 	/* Cleared by the kernel itself on a write() (FS_MODIFY). */
 	if (ignore && fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
 				    FAN_OPEN_EXEC_PERM, fd, NULL) < 0)
 		log_debug("Adding an ignore mark on fd %d failed: %m", fd);
+	return true;
 }
 
 static void unmark(authorizer *a, int fd)
@@ -358,7 +360,7 @@ static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const struct stat
 		/* The kernel lost its mark (an earlier failure to add it): again.
 		 * A file others may write comes here every time, by design. */
 		if (may_ignore(st))
-			mark_allowed(a, fd, true);
+			(void)mark_allowed(a, fd, true);
 		close(fd);
 		return;
 	}
@@ -788,8 +790,9 @@ static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
 
 		memcpy(ce.sha256, sha, SANTA_SHA256_LEN);
 		(void)cache_insert(a->cache, &ce);
-		if (v->decision == SANTAD_DECISION_ALLOW)
-			mark_allowed(a, j->fd, file_fstat_nosync(j->fd, &st) == 0 && may_ignore(&st));
+		if (v->decision == SANTAD_DECISION_ALLOW &&
+		    !mark_allowed(a, j->fd, file_fstat_nosync(j->fd, &st) == 0 && may_ignore(&st)))
+			cache_remove_inode(a->cache, j->key.dev, j->key.ino);
 		add_event_record(a, j, v, sha, l);
 	}
 	answer_waiters(a, j, hash_err, v, sha, l);
