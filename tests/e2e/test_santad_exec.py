@@ -155,6 +155,37 @@ def test_a_file_others_may_write_is_decided_again_after_a_mapped_write(static_al
         assert r.returncode == 100 + errno.EPERM, (r.returncode, r.stderr)
 
 
+def test_a_write_while_the_file_is_hashed_is_not_allowed_in_its_place(santad_factory, tmpfs):
+    """A write through a mapping to a part santad has already hashed would
+    leave the old hash standing for the new content. The kernel lets the
+    write through while the exec waits for santad (or refuses it, ETXTBSY,
+    once the file runs); the file's times change, santad reads it again,
+    and the new content is unknown."""
+    import mmap
+    prog = copy_program(tmpfs, "slow-to-hash", extra=b"slow")
+    with open(prog, "r+b") as f:
+        f.truncate(1 << 30)          # a hole: most of a second of hashing
+    d = santad_factory({"ClientMode": 2, "StaticRules": [
+        {"identifier": sha256_of(prog), "policy": "ALLOWLIST", "rule_type": "BINARY"}]})
+    os.chown(prog, 65534, 65534)
+    # The exec from another process: this one must be free to write.
+    child = subprocess.Popen(["/bin/sh", "-c", f'exec "{prog}"'], stderr=subprocess.PIPE)
+    time.sleep(0.1)
+    start = time.monotonic()
+    try:
+        with open(prog, "r+b") as f:
+            m = mmap.mmap(f.fileno(), 0)
+            m[1 << 20] = 1           # well behind the hashing by now
+            m.close()
+    except OSError as e:
+        assert e.errno == errno.ETXTBSY
+        assert child.wait(30) == 0   # what was hashed is what ran
+        return
+    assert time.monotonic() - start < 0.3, "the write waited for the exec"
+    assert child.wait(30) != 0
+    assert d.wait_log(lines_for(d, prog, "DENY"))
+
+
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_touching_a_file_while_it_is_hashed_never_allows_it(santad):
     """Changing a file's times while santad hashes it makes the hash
