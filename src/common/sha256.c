@@ -13,6 +13,12 @@
 int santa_hash_fd(int fd, uint8_t sha256[SANTA_SHA256_LEN],
 		  uint8_t sha1[SANTA_SHA1_LEN])
 {
+	return santa_hash_fd_until(fd, sha256, sha1, NULL);
+}
+
+int santa_hash_fd_until(int fd, uint8_t sha256[SANTA_SHA256_LEN],
+			uint8_t sha1[SANTA_SHA1_LEN], const atomic_bool *stop)
+{
 	EVP_MD_CTX *c256 = NULL, *c1 = NULL;
 	uint8_t *buf;
 	off_t off = 0;
@@ -29,7 +35,13 @@ int santa_hash_fd(int fd, uint8_t sha256[SANTA_SHA256_LEN],
 		goto out;
 
 	for (;;) {
-		ssize_t n = pread(fd, buf, HASH_CHUNK, off);
+		ssize_t n;
+
+		if (stop && atomic_load(stop)) {
+			r = -ECANCELED;
+			goto out;
+		}
+		n = pread(fd, buf, HASH_CHUNK, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -56,6 +56,7 @@ struct authorizer {
 	unsigned n_started;
 	pthread_t reader;
 	bool reader_started;
+	atomic_bool hash_stop;          /* set by auth_stop: hashing gives up */
 	char *notify_buf;               /* read by the recorder's thread */
 	bool source_set;
 	auth_answer_hook answer_hook;
@@ -671,7 +672,7 @@ static int hash_job(authorizer *a, job *j, uint8_t *sha, file_key *key)
 		/* For the cache: a cached exec's line then need not look for
 		 * an interpreter in the file. */
 		j->has_interp = exec_file_names_interp(j->fd);
-		r = santa_hash_fd(j->fd, sha, NULL);
+		r = santa_hash_fd_until(j->fd, sha, NULL, &a->hash_stop);
 		atomic_fetch_add(&a->counters->exec_hashed, 1);
 		if (r < 0)
 			return r;
@@ -987,6 +988,8 @@ void auth_stop(authorizer *a)
 		pthread_join(a->reader, NULL);
 		a->reader_started = false;
 	}
+	/* A worker may be hashing terabytes of holes: not worth the wait. */
+	atomic_store(&a->hash_stop, true);
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
 	/* Closing the group lets the kernel allow whatever it still holds;

@@ -180,6 +180,23 @@ def test_sigterm_answers_pending_execs(santad):
     assert santad.proc.wait(timeout=30) == 0
 
 
+@pytest.mark.parametrize("santad", [{"DecisionTimeoutMs": 200}], indirect=True)
+def test_sigterm_while_hashing_terabytes(santad):
+    """A file of terabytes of holes takes hours to hash: santad's stop does
+    not wait for that."""
+    huge = sparse_program(santad.watch_dir, "huge", 4 << 40)
+    child = subprocess.Popen(["/bin/sh", "-c", f'"{huge}"'], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        start = time.monotonic()
+        santad.signal(signal.SIGTERM)
+        assert santad.proc.wait(timeout=10) == 0
+        assert time.monotonic() - start < 5.0
+    finally:
+        child.kill()
+        child.wait()
+
+
 @pytest.mark.parametrize("santad", [{"ClientMode": 2, "FailClosed": True,
                                      "DecisionTimeoutMs": 200}], indirect=True)
 def test_fail_closed_on_timeout_in_lockdown(santad):
