@@ -47,6 +47,7 @@ struct job {
 struct authorizer {
 	int fan_fd;                     /* permission events, FAN_CLOSE_WRITE */
 	int notify_fd;                  /* FAN_OPEN_EXEC notifications */
+	int attr_fd;                    /* FAN_ATTRIB of ignore-marked files */
 	int stop_fd;
 	pid_t self;
 	santad_counters *counters;
@@ -160,9 +161,15 @@ static bool mark_allowed(authorizer *a, int fd, bool ignore)
 		log_debug("Watching fd %d for FAN_CLOSE_WRITE failed: %m", fd);
 		return false;
 	}
+	/* An ignore mark outlives a change of owner or mode (chown -R of a
+	 * tree, chmod g+w, an ACL) that would let a user write the file
+	 * through a mapping: hear those (handle_attrib) before trusting it. */
+	if (!ignore || a->attr_fd < 0 ||
+	    fanotify_mark(a->attr_fd, FAN_MARK_ADD, FAN_ATTRIB, fd, NULL) < 0)
+		return true;
 	/* Cleared by the kernel itself on a write() (FS_MODIFY). */
-	if (ignore && fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
-				    FAN_OPEN_EXEC_PERM, fd, NULL) < 0)
+	if (fanotify_mark(a->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_EXEC_PERM,
+			  fd, NULL) < 0)
 		log_debug("Adding an ignore mark on fd %d failed: %m", fd);
 	return true;
 }
@@ -182,6 +189,8 @@ static void flush_kernel(authorizer *a)
 	 * every ignore mark, never the mounts we watch. */
 	if (a->fan_fd >= 0 && fanotify_mark(a->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
 		log_debug("Flushing the inode marks failed: %m");
+	if (a->attr_fd >= 0)
+		(void)fanotify_mark(a->attr_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
 }
 
 /* --- records --- */
@@ -611,12 +620,30 @@ static ssize_t read_events(authorizer *a, int fd, char *buf, event_handler handl
 	return len;
 }
 
+/* The owner, mode, ACL, times or link count of a file the kernel allows
+ * by itself changed. Which file is not worth decoding (the events carry
+ * file handles): every kernel allow and cached decision goes, and each
+ * program is decided again on its next exec. Rare: chown, chmod, touch,
+ * or a package upgrade replacing a program. */
+static void handle_attrib(authorizer *a, char *buf)
+{
+	while (read(a->attr_fd, buf, AUTH_READ_BUF) > 0)
+		;
+	pthread_mutex_lock(&a->lock);
+	cache_clear(a->cache);
+	flush_kernel(a);
+	atomic_fetch_add(&a->counters->cache_flushes, 1);
+	pthread_mutex_unlock(&a->lock);
+	log_debug("An allowed program's owner, mode or links changed: decisions flushed");
+}
+
 static void *reader_main(void *arg)
 {
 	authorizer *a = arg;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = a->fan_fd, .events = POLLIN },
 		{ .fd = a->stop_fd, .events = POLLIN },
+		{ .fd = a->attr_fd, .events = POLLIN },
 	};
 	char *buf = aligned_alloc(8, AUTH_READ_BUF);
 	int timeout = -1;
@@ -625,10 +652,12 @@ static void *reader_main(void *arg)
 	 * have an ignore mark): each is an exec that waits, so it is read at
 	 * once. */
 	while (buf) {
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, a->attr_fd >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
+		if (pfd[2].revents & POLLIN)
+			handle_attrib(a, buf);
 		if (pfd[0].revents & POLLIN)
 			(void)read_events(a, a->fan_fd, buf, handle_event);
 		timeout = expire_deadlines(a);
@@ -899,7 +928,7 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 	*ret = NULL;
 	if (!a)
 		return -ENOMEM;
-	a->fan_fd = a->notify_fd = a->stop_fd = -1;
+	a->fan_fd = a->notify_fd = a->attr_fd = a->stop_fd = -1;
 	a->counters = counters;
 	a->rec = rec;
 	a->self = getpid();
@@ -938,6 +967,13 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 		r = -errno;
 		goto fail;
 	}
+	/* FAN_ATTRIB needs a group that reports file handles. Without one
+	 * (an old kernel), no ignore marks: every exec is asked. */
+	a->attr_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_FID |
+				   FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE, O_RDONLY | O_CLOEXEC);
+	if (a->attr_fd < 0)
+		log_warning("fanotify cannot report attribute changes here (%m): every exec "
+			    "will be asked about, none allowed by the kernel alone");
 	a->notify_buf = aligned_alloc(8, AUTH_READ_BUF);
 	if (!a->notify_buf) {
 		r = -ENOMEM;
@@ -1000,6 +1036,9 @@ void auth_stop(authorizer *a)
 	if (a->notify_fd >= 0)
 		close(a->notify_fd);
 	a->notify_fd = -1;
+	if (a->attr_fd >= 0)
+		close(a->attr_fd);
+	a->attr_fd = -1;
 	pthread_cond_broadcast(&a->work_cond);
 	pthread_mutex_unlock(&a->lock);
 	for (unsigned i = 0; i < a->n_started; i++)

@@ -155,6 +155,32 @@ def test_a_file_others_may_write_is_decided_again_after_a_mapped_write(static_al
         assert r.returncode == 100 + errno.EPERM, (r.returncode, r.stderr)
 
 
+@pytest.mark.parametrize("change", ["chown", "chmod"])
+def test_a_file_made_writable_after_its_allow_is_asked_again(static_allowed, change):
+    """A file only root may write is allowed by the kernel itself once
+    allowed (an ignore mark); made writable to a user later (chown -R,
+    chmod g+w), it must no longer be: the change is heard and every
+    decision goes, so a write through a mapping is decided again."""
+    import sys
+    santad, prog = static_allowed
+    allowed = pathlib.Path(prog).read_bytes()
+    for _ in range(8):
+        with open(prog, "r+b") as f:
+            f.write(allowed)
+        os.chown(prog, 0, 0)
+        os.chmod(prog, 0o755)
+        assert exec_status(prog) == 0
+        assert exec_status(prog) == 0
+        if change == "chown":
+            os.chown(prog, 65534, 65534)
+        else:
+            os.chmod(prog, 0o777)
+        time.sleep(0.1)      # a root action, not the user's: heard by now
+        r = subprocess.run([sys.executable, "-c", MAP_WRITE_THEN_EXEC, str(prog)],
+                           capture_output=True, timeout=20)
+        assert r.returncode == 100 + errno.EPERM, (r.returncode, r.stderr)
+
+
 def test_a_write_while_the_file_is_hashed_is_not_allowed_in_its_place(santad_factory, tmpfs):
     """A write through a mapping to a part santad has already hashed would
     leave the old hash standing for the new content. The kernel lets the
