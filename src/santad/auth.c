@@ -40,6 +40,7 @@ struct job {
 	file_key key;
 	int fd;                         /* our own dup of the first event's */
 	bool has_interp;                /* exec_file_names_interp */
+	bool timed_out;                 /* an exec waiting on it was answered */
 	perm_req *waiters;
 	exec_record *notifs;            /* ALLOW lines waiting for the hash */
 };
@@ -500,7 +501,12 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		rec->reason = ce.reason;
 		rec->has_sha256 = true;
 		memcpy(rec->sha256, ce.sha256, SANTA_SHA256_LEN);
-	} else if ((j = job_find(a, &k)) || (j = job_start(a, &k, fd))) {
+	} else if ((j = job_find(a, &k)) && j->timed_out) {
+		/* Allowed by FailClosed while its file is still being hashed,
+		 * which may take hours: logged now, without a hash. */
+		rec->reason = SANTAD_REASON_UNKNOWN;
+		rec->explain = "decision timed out";
+	} else if (j || (j = job_start(a, &k, fd))) {
 		/* Hashing (or evicted from the cache): log once it is known. */
 		rec->next = j->notifs;
 		j->notifs = rec;
@@ -567,6 +573,7 @@ static int expire_deadlines(authorizer *a)
 		perm_req *r = a->fifo_head;
 
 		fifo_remove(a, r);
+		r->job->timed_out = true;
 		job_remove_waiter(r->job, r);
 		atomic_fetch_add(&a->counters->exec_timeouts, 1);
 		answer_now_by_failure(a, r->fd, r->pid, r->start_usec, "decision timed out", &l);

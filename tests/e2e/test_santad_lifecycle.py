@@ -197,6 +197,20 @@ def test_sigterm_while_hashing_terabytes(santad):
         child.wait()
 
 
+@pytest.mark.parametrize("santad", [{"DecisionTimeoutMs": 200}], indirect=True)
+def test_an_exec_allowed_on_timeout_is_logged_at_once(santad):
+    """Allowed by FailClosed (false) while its file is still hashed, for
+    hours: its line is written then, without a hash, not when the hash is
+    done."""
+    huge = sparse_program(santad.watch_dir, "huge-logged", 4 << 40)
+    subprocess.run(["/bin/sh", "-c", f'"{huge}"'], capture_output=True, timeout=20)
+    hits = santad.wait_log(lambda line: field(line, "path") == str(huge), timeout=5)
+    assert hits, santad.log_lines()
+    assert field(hits[0], "decision") == "ALLOW"
+    assert field(hits[0], "explain") == "decision timed out"
+    assert field(hits[0], "sha256") in (None, "")
+
+
 @pytest.mark.parametrize("santad", [{"ClientMode": 2, "FailClosed": True,
                                      "DecisionTimeoutMs": 200}], indirect=True)
 def test_fail_closed_on_timeout_in_lockdown(santad):
