@@ -954,8 +954,8 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 		goto fail;
 	}
 	/* Content class: permission events. Unlimited marks: one ignore mark
-	 * per allowed executable on a whole machine exceeds the default. */
-	/* An unlimited queue: past the default limit the kernel would drop a
+	 * per allowed executable on a whole machine exceeds the default. An
+	 * unlimited queue: past the default limit the kernel would drop a
 	 * permission event, which lets its exec run unasked, and a
 	 * FAN_CLOSE_WRITE, which would leave a stale allow in the cache. */
 	a->fan_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK |
