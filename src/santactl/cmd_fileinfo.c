@@ -6,6 +6,13 @@
  * santactl hashes the file itself, as the caller; only the Rule field
  * asks santad (DecisionForFile), which evaluates the rules, path regexes
  * and mode exactly as for an exec, without running or caching anything.
+ *
+ * --filter KEY=REGEX shows only the files whose KEY matches REGEX
+ * (case-insensitive, anywhere in the value); several filters must all
+ * match, or any one with --filter-inclusive, as in the original. Of the
+ * original's other flags, --localtz is accepted and changes nothing (no
+ * key here is a time); --cert-index, --bundleinfo and --entitlements are
+ * about macOS code signatures and bundles, and are unknown arguments.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +26,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "args.h"
 #include "filetype.h"
@@ -40,12 +49,21 @@ static const char *const fileinfo_key_names[KEY_COUNT] = {
 	"Path", "SHA-256", "SHA-1", "Type", "Rule",
 };
 
+typedef struct fileinfo_filter {
+	enum fileinfo_key key;
+	pcre2_code *re;
+} fileinfo_filter;
+
 typedef struct fileinfo_opts {
 	bool json;
 	bool recursive;
+	bool inclusive;                 /* --filter-inclusive: any filter */
 	enum fileinfo_key keys[KEY_COUNT];
 	size_t n_keys;
 	int key_width;
+	fileinfo_filter *filters;       /* one per --filter, at most argc */
+	size_t n_filters;
+	unsigned need;                  /* 1 << key: shown or filtered on */
 } fileinfo_opts;
 
 typedef struct fileinfo_run {
@@ -64,41 +82,87 @@ typedef struct fileinfo_item {
 	char sha1[2 * SANTA_SHA1_LEN + 1];
 	char type[64];
 	char rule[256];
+	char rule_plain[256];           /* a decision without colour, for --filter */
 } fileinfo_item;
 
 enum {
 	FILEINFO_OPT_JSON = 1,
 	FILEINFO_OPT_KEY,
 	FILEINFO_OPT_RECURSIVE,
+	FILEINFO_OPT_FILTER,
+	FILEINFO_OPT_FILTER_INCLUSIVE,
+	FILEINFO_OPT_LOCALTZ,
 };
 
 static const santactl_opt fileinfo_opts_table[] = {
 	{ "--json", NULL, false, FILEINFO_OPT_JSON },
 	{ "--key", NULL, true, FILEINFO_OPT_KEY },
 	{ "--recursive", "-r", false, FILEINFO_OPT_RECURSIVE },
+	{ "--filter", NULL, true, FILEINFO_OPT_FILTER },
+	{ "--filter-inclusive", NULL, false, FILEINFO_OPT_FILTER_INCLUSIVE },
+	{ "--localtz", NULL, false, FILEINFO_OPT_LOCALTZ },
 	{ 0 },
 };
 
+/* The key named by the LEN bytes at NAME, or -1. */
+static int fileinfo_key_find(const char *name, size_t len)
+{
+	for (int k = 0; k < KEY_COUNT; k++)
+		if (strlen(fileinfo_key_names[k]) == len &&
+		    strncmp(name, fileinfo_key_names[k], len) == 0)
+			return k;
+	return -1;
+}
+
 static int fileinfo_add_key(fileinfo_opts *o, const char *name)
 {
-	for (int k = 0; k < KEY_COUNT; k++) {
-		if (strcmp(name, fileinfo_key_names[k]) != 0)
-			continue;
-		for (size_t i = 0; i < o->n_keys; i++)
-			if (o->keys[i] == (enum fileinfo_key)k)
-				return 0;
-		o->keys[o->n_keys++] = k;
-		return 0;
+	int k = fileinfo_key_find(name, strlen(name));
+
+	if (k < 0)
+		return -1;
+	for (size_t i = 0; i < o->n_keys; i++)
+		if (o->keys[i] == (enum fileinfo_key)k)
+			return 0;
+	o->keys[o->n_keys++] = k;
+	return 0;
+}
+
+/* --filter KEY=REGEX. */
+static int fileinfo_add_filter(fileinfo_opts *o, const char *arg)
+{
+	const santactl_cmd *cmd = &santactl_cmd_fileinfo;
+	const char *eq = strchr(arg, '=');
+	PCRE2_UCHAR msg[128];
+	PCRE2_SIZE off;
+	int k, err;
+	pcre2_code *re;
+
+	k = eq ? fileinfo_key_find(arg, (size_t)(eq - arg)) : -1;
+	if (k < 0)
+		return santactl_usage_error(cmd, "Invalid filter predicate: %s (expected "
+					    "key=regex with a valid key)", arg);
+	re = pcre2_compile((PCRE2_SPTR)(eq + 1), PCRE2_ZERO_TERMINATED,
+			   PCRE2_CASELESS | PCRE2_UTF, &err, &off, NULL);
+	if (!re) {
+		pcre2_get_error_message(err, msg, sizeof(msg));
+		return santactl_usage_error(cmd, "Invalid regular expression in filter %s at "
+					    "offset %zu: %s", arg, (size_t)off, (char *)msg);
 	}
-	return -1;
+	o->filters[o->n_filters++] = (fileinfo_filter){ .key = k, .re = re };
+	o->need |= 1u << k;
+	return 0;
+}
+
+static void fileinfo_opts_free(fileinfo_opts *o)
+{
+	for (size_t i = 0; i < o->n_filters; i++)
+		pcre2_code_free(o->filters[i].re);
+	free(o->filters);
 }
 
 static bool fileinfo_wants(const fileinfo_opts *o, enum fileinfo_key k)
 {
-	for (size_t i = 0; i < o->n_keys; i++)
-		if (o->keys[i] == k)
-			return true;
-	return false;
+	return o->need & (1u << k);
 }
 
 /* Fill OPTS and collect the paths (pointers into ARGV) into PATHS. */
@@ -112,6 +176,9 @@ static int fileinfo_parse(int argc, char **argv, fileinfo_opts *o,
 	int id;
 
 	*ret_n = 0;
+	o->filters = calloc(argc ? argc : 1, sizeof(*o->filters));
+	if (!o->filters)
+		return 1;
 	santactl_args_init(&a, argc, argv);
 	while ((id = santactl_args_next(&a, fileinfo_opts_table, &val, err, sizeof(err)))) {
 		if (id == SANTACTL_ARGS_ERROR)
@@ -122,7 +189,16 @@ static int fileinfo_parse(int argc, char **argv, fileinfo_opts *o,
 			o->json = true;
 		else if (id == FILEINFO_OPT_RECURSIVE)
 			o->recursive = true;
-		else if (fileinfo_add_key(o, val) < 0)
+		else if (id == FILEINFO_OPT_FILTER_INCLUSIVE)
+			o->inclusive = true;
+		else if (id == FILEINFO_OPT_LOCALTZ)
+			continue;
+		else if (id == FILEINFO_OPT_FILTER) {
+			int r = fileinfo_add_filter(o, val);
+
+			if (r)
+				return r;
+		} else if (fileinfo_add_key(o, val) < 0)
 			return santactl_usage_error(cmd, "\"%s\" is an invalid key", val);
 	}
 	if (*ret_n == 0)
@@ -133,6 +209,7 @@ static int fileinfo_parse(int argc, char **argv, fileinfo_opts *o,
 	for (size_t i = 0; i < o->n_keys; i++) {
 		int len = (int)strlen(fileinfo_key_names[o->keys[i]]);
 
+		o->need |= 1u << o->keys[i];
 		if (len > o->key_width)
 			o->key_width = len;
 	}
@@ -179,6 +256,8 @@ static void fileinfo_rule(fileinfo_run *run, int fd, fileinfo_item *it)
 	rep = (Santa__DecisionReply *)reply;
 	santactl_decision_describe(rep->decision, rep->reason, run->color, it->rule,
 				   sizeof(it->rule));
+	santactl_decision_describe(rep->decision, rep->reason, false, it->rule_plain,
+				   sizeof(it->rule_plain));
 	protobuf_c_message_free_unpacked(reply, NULL);
 }
 
@@ -218,6 +297,33 @@ static const char *fileinfo_value(const fileinfo_item *it, enum fileinfo_key k)
 	default:
 		return it->rule;
 	}
+}
+
+/* Whether the file passes the filters: all of them, or any one with
+ * --filter-inclusive. The Rule is matched without its colour. */
+static bool fileinfo_passes(const fileinfo_opts *o, const fileinfo_item *it)
+{
+	pcre2_match_data *md;
+	bool pass = !o->inclusive;
+
+	if (o->n_filters == 0)
+		return true;
+	md = pcre2_match_data_create(1, NULL);
+	if (!md)
+		return false;
+	for (size_t i = 0; i < o->n_filters; i++) {
+		const fileinfo_filter *f = &o->filters[i];
+		const char *v = f->key == KEY_RULE && it->rule_plain[0] ? it->rule_plain :
+				fileinfo_value(it, f->key);
+		bool match = pcre2_match(f->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL) >= 0;
+
+		if (match == o->inclusive) {
+			pass = match;
+			break;
+		}
+	}
+	pcre2_match_data_free(md);
+	return pass;
 }
 
 static void fileinfo_print_json(fileinfo_run *run, const fileinfo_item *it)
@@ -284,7 +390,8 @@ static void fileinfo_file(fileinfo_run *run, const char *path)
 		run->status = 1;
 		goto out;
 	}
-	fileinfo_print(run, &it);
+	if (fileinfo_passes(&run->opts, &it))
+		fileinfo_print(run, &it);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -354,6 +461,7 @@ static int fileinfo_main(santactl_ctx *ctx, int argc, char **argv)
 		return 1;
 	r = fileinfo_parse(argc, argv, &run.opts, paths, &n);
 	if (r) {
+		fileinfo_opts_free(&run.opts);
 		free(paths);
 		return r;
 	}
@@ -365,6 +473,7 @@ static int fileinfo_main(santactl_ctx *ctx, int argc, char **argv)
 		fileinfo_path(&run, paths[i]);
 	if (run.opts.json)
 		printf("\n]\n");
+	fileinfo_opts_free(&run.opts);
 	free(paths);
 	return run.status;
 }
@@ -388,9 +497,16 @@ const santactl_cmd santactl_cmd_fileinfo = {
 		"                       \"SHA-1\"\n"
 		"                       \"Type\"\n"
 		"                       \"Rule\"\n"
+		"    --filter: Show only the files whose value of a key matches a regular\n"
+		"              expression, given as 'key=regex': keys as for --key, the\n"
+		"              expression case-insensitive (PCRE2) and matched anywhere in\n"
+		"              the value. Repeat it to add filters; a file must match all.\n"
+		"    --filter-inclusive: A file must match any one of the filters instead.\n"
+		"    --localtz: Accepted for the original's scripts; no key is a time.\n"
 		"\n"
 		"Examples: santactl fileinfo --key SHA-256 --json /usr/bin/yes\n"
 		"          santactl fileinfo /usr/bin/yes /bin/*\n"
-		"          santactl fileinfo /usr/bin -r --key Path --key SHA-256 --key Rule\n",
+		"          santactl fileinfo /usr/bin -r --key Path --key SHA-256 --key Rule\n"
+		"          santactl fileinfo /usr/bin -r --key Path --filter Type=Script\n",
 	.run = fileinfo_main,
 };

@@ -128,3 +128,31 @@ def test_fileinfo_own_executables_in_lockdown(santad_factory, tmpfs):
     assert rule_of(ours) == "Allowed (Scope)\n"
     assert rule_of(elsewhere) == "Blocked (Binary)\n"
     assert exec_status(ours, "--config", str(d.config_path), "version") == 0
+
+
+def test_fileinfo_filters(santad):
+    """--filter KEY=REGEX (case-insensitive, anywhere in the value) keeps the
+    files that match all filters, or any with --filter-inclusive; the Rule is
+    matched as santad decides it; --localtz is accepted."""
+    prog = make_program(santad, "filter-bin")
+    script = make_script(santad, "filter.sh")
+    files = [str(prog), str(script)]
+
+    r = santactl(santad, "fileinfo", "--key", "Path", "--filter", "Type=SCRIPT", *files)
+    assert (r.returncode, r.stdout) == (0, f"{script}\n"), r.stderr
+    r = santactl(santad, "fileinfo", "--key", "Path", "--filter", "Type=^Exec",
+                 "--filter", "Path=filter\\.sh$", *files)
+    assert (r.returncode, r.stdout) == (0, "")
+    r = santactl(santad, "fileinfo", "--key", "Path", "--filter", "Type=^Exec",
+                 "--filter", "Path=filter\\.sh$", "--filter-inclusive", "--localtz", *files)
+    assert r.stdout.splitlines() == files
+    r = santactl(santad, "fileinfo", "--json", "--key", "Path", "--filter",
+                 "Rule=^allowed \\(unknown\\)$", *files)
+    assert json.loads(r.stdout) == [{"Path": f} for f in files]
+
+    r = santactl(santad, "fileinfo", "--filter", "Typo=x", str(prog))
+    assert r.returncode == 1
+    assert r.stderr.startswith("Invalid filter predicate: Typo=x (expected key=regex")
+    r = santactl(santad, "fileinfo", "--filter", "Type=(", str(prog))
+    assert r.returncode == 1
+    assert r.stderr.startswith("Invalid regular expression in filter Type=( at offset 1: ")
