@@ -512,7 +512,8 @@ static int rule_target(const rule_opts *o, char **ret_ident)
 						    "Provided path was not a plain file");
 	}
 	if (o->check && !o->path && !o->identifier)
-		return santactl_usage_error(&santactl_cmd_rule, "--check requires --identifier");
+		return santactl_usage_error(&santactl_cmd_rule,
+					    "--check requires --identifier or --path");
 	if (!o->check && !o->policy)
 		return santactl_usage_error(&santactl_cmd_rule, "No state specified");
 	if (!o->path && !o->identifier)
@@ -615,7 +616,7 @@ const santactl_cmd santactl_cmd_rule = {
 		"    --export {path}: export rules to a JSON file\n"
 		"\n"
 		"  One of:\n"
-		"    --path {path}: path of binary to add/remove.\n"
+		"    --path {path}: path of binary to add/remove/check.\n"
 		"                   Will add the SHA-256 of the file currently at that path.\n"
 		"    --identifier {sha256|teamID|signingID|cdhash}: identifier to add/remove/check\n"
 		"    --sha256 {sha256}: hash to add/remove/check [deprecated]\n"

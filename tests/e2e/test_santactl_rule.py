@@ -82,7 +82,7 @@ def test_argument_errors_without_santad(build_dir, public_dir):
         (["--allow", "--sha256", "g" * 64], "BINARY or CERTIFICATE rules require a valid"),
         (["--cdhash", "--block", "--identifier", SHA_X], "CDHASH rules require"),
         (["--identifier", SHA_X], "No state specified\n\nUsage: santactl rule"),
-        (["--check"], "--check requires --identifier\n\nUsage"),
+        (["--check"], "--check requires --identifier or --path\n\nUsage"),
         (["--allow", "--path", str(public_dir / "missing")], "Provided path was not a plain"),
         (["--allow", "--path", str(public_dir)], "Provided path was not a plain file"),
         (["--teamid", "--allow", "--path", "/bin/true"], "--path makes only BINARY"),
