@@ -22,6 +22,14 @@
 
 typedef struct job job;
 
+/* The two lanes files are hashed in: those only root may write (the
+ * system's own programs), and the others. A user lane job never takes the
+ * last idle worker, and user lane files have at most half of the pending
+ * events and jobs, so that a user whose files hash slowly (terabytes of
+ * holes) delays first sights of users' files at worst, never a program of
+ * the system's. */
+enum { LANE_SYSTEM, LANE_USER, LANE_COUNT };
+
 /* A permission event waiting for its file's hash. */
 typedef struct perm_req {
 	struct perm_req *prev, *next;   /* the deadline FIFO */
@@ -37,6 +45,7 @@ typedef struct perm_req {
 struct job {
 	job *next_queued;
 	job *prev, *next;               /* the in-flight list */
+	unsigned lane;
 	file_key key;
 	int fd;                         /* our own dup of the first event's */
 	bool has_interp;                /* exec_file_names_interp */
@@ -71,9 +80,12 @@ struct authorizer {
 	cache *cache;
 	perm_req *fifo_head, *fifo_tail;
 	size_t n_pending;
-	job *queue_head, *queue_tail;
+	size_t n_pending_lane[LANE_COUNT];
+	job *queue_head[LANE_COUNT], *queue_tail[LANE_COUNT];
 	job *inflight;
 	size_t n_jobs;
+	size_t n_jobs_lane[LANE_COUNT];
+	unsigned n_busy_user;           /* workers hashing user lane files */
 };
 
 /* Records made under the lock, pushed to the recorder after it. */
@@ -138,20 +150,25 @@ static void respond(authorizer *a, int fd, bool allow, santad_reason reason, boo
 			       took);
 }
 
-/* May the kernel allow further execs of the file with stat ST by itself?
- * Only if nobody but root can write it: a write through a shared mapping
- * changes the file without clearing an ignore mark (and, on tmpfs, without
- * changing its times), and santad hears of it only from the close, which
- * an exec right after it could beat. Without the mark, that exec's
+/* Whether nobody but root may write the file with stat ST. Only then may
+ * the kernel allow its further execs by itself: a write through a shared
+ * mapping changes the file without clearing an ignore mark (and, on tmpfs,
+ * without changing its times), and santad hears of it only from the close,
+ * which an exec right after it could beat. Without the mark, that exec's
  * permission event comes after the close in the same queue, and is decided
- * again. */
-static bool may_ignore(const struct stat *st)
+ * again. Such files are also hashed in the system lane. */
+static bool only_root_writes(const struct stat *st)
 {
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
+static unsigned lane_of(const struct stat *st)
+{
+	return only_root_writes(st) ? LANE_SYSTEM : LANE_USER;
+}
+
 /* After an allow: hear the file's close after a write (which drops its
- * cache entry), and where may_ignore says so, let the kernel allow it
+ * cache entry), and where only_root_writes says so, let the kernel allow it
  * until then. False when the close cannot be heard: then the allow must
  * not be cached either. */
 static bool mark_allowed(authorizer *a, int fd, bool ignore)
@@ -271,6 +288,7 @@ static void fifo_append(authorizer *a, perm_req *r)
 		a->fifo_head = r;
 	a->fifo_tail = r;
 	a->n_pending++;
+	a->n_pending_lane[r->job->lane]++;
 }
 
 static void fifo_remove(authorizer *a, perm_req *r)
@@ -284,6 +302,7 @@ static void fifo_remove(authorizer *a, perm_req *r)
 	else
 		a->fifo_tail = r->prev;
 	a->n_pending--;
+	a->n_pending_lane[r->job->lane]--;
 }
 
 static void job_remove_waiter(job *j, perm_req *r)
@@ -304,11 +323,18 @@ static job *job_find(authorizer *a, const file_key *k)
 	return NULL;
 }
 
-static job *job_start(authorizer *a, const file_key *k, int fd)
+/* Whether LANE has room for one more pending event or job, of which there
+ * are TOTAL, OF_LANE[] in each lane, and at most LIMIT. */
+static bool lane_has_room(unsigned lane, size_t total, const size_t *of_lane, size_t limit)
+{
+	return total < limit && (lane == LANE_SYSTEM || of_lane[LANE_USER] < limit / 2);
+}
+
+static job *job_start(authorizer *a, const file_key *k, unsigned lane, int fd)
 {
 	job *j;
 
-	if (a->n_jobs >= AUTH_MAX_JOBS)
+	if (!lane_has_room(lane, a->n_jobs, a->n_jobs_lane, AUTH_MAX_JOBS))
 		return NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -319,17 +345,41 @@ static job *job_start(authorizer *a, const file_key *k, int fd)
 		return NULL;
 	}
 	j->key = *k;
+	j->lane = lane;
 	j->next = a->inflight;
 	if (a->inflight)
 		a->inflight->prev = j;
 	a->inflight = j;
 	a->n_jobs++;
-	if (a->queue_tail)
-		a->queue_tail->next_queued = j;
+	a->n_jobs_lane[lane]++;
+	if (a->queue_tail[lane])
+		a->queue_tail[lane]->next_queued = j;
 	else
-		a->queue_head = j;
-	a->queue_tail = j;
+		a->queue_head[lane] = j;
+	a->queue_tail[lane] = j;
 	pthread_cond_signal(&a->work_cond);
+	return j;
+}
+
+/* The next job a worker may take: the system lane's first, else the user
+ * lane's unless that would leave no worker for the system lane. */
+static job *job_take(authorizer *a)
+{
+	unsigned user_workers = a->n_workers > 1 ? a->n_workers - 1 : 1;
+	unsigned lane = LANE_SYSTEM;
+	job *j = a->queue_head[LANE_SYSTEM];
+
+	if (!j && a->n_busy_user < user_workers) {
+		lane = LANE_USER;
+		j = a->queue_head[LANE_USER];
+	}
+	if (!j)
+		return NULL;
+	a->queue_head[lane] = j->next_queued;
+	if (!a->queue_head[lane])
+		a->queue_tail[lane] = NULL;
+	if (lane == LANE_USER)
+		a->n_busy_user++;
 	return j;
 }
 
@@ -342,6 +392,7 @@ static void job_detach(authorizer *a, job *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	a->n_jobs--;
+	a->n_jobs_lane[j->lane]--;
 }
 
 static void job_free(job *j)
@@ -370,7 +421,7 @@ static void handle_cache_hit(authorizer *a, int fd, pid_t pid, const struct stat
 		respond(a, fd, true, ce->reason, true, start);
 		/* The kernel lost its mark (an earlier failure to add it): again.
 		 * A file others may write comes here every time, by design. */
-		if (may_ignore(st))
+		if (only_root_writes(st))
 			(void)mark_allowed(a, fd, true);
 		close(fd);
 		return;
@@ -403,16 +454,18 @@ static void answer_now_by_failure(authorizer *a, int fd, pid_t pid, uint64_t sta
 	close(fd);
 }
 
-static void enqueue_perm(authorizer *a, int fd, pid_t pid, const file_key *k, uint64_t start,
-			 record_list *l)
+static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st,
+			 const file_key *k, uint64_t start, record_list *l)
 {
+	unsigned lane = lane_of(st);
 	perm_req *r = NULL;
 	job *j = NULL;
 
-	if (a->n_pending < AUTH_MAX_PENDING && (r = calloc(1, sizeof(*r))))
+	if (lane_has_room(lane, a->n_pending, a->n_pending_lane, AUTH_MAX_PENDING) &&
+	    (r = calloc(1, sizeof(*r))))
 		j = job_find(a, k);
 	if (r && !j)
-		j = job_start(a, k, fd);
+		j = job_start(a, k, lane, fd);
 	if (!j) {
 		free(r);
 		answer_now_by_failure(a, fd, pid, start, "too many pending decisions", l);
@@ -452,7 +505,7 @@ static void handle_perm(authorizer *a, int fd, pid_t pid)
 		if (cache_lookup(a->cache, &k, start, &ce))
 			handle_cache_hit(a, fd, pid, &st, &ce, start, &l);
 		else
-			enqueue_perm(a, fd, pid, &k, start, &l);
+			enqueue_perm(a, fd, pid, &st, &k, start, &l);
 	}
 	pthread_mutex_unlock(&a->lock);
 	list_push_all(a, &l);
@@ -506,7 +559,7 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		 * which may take hours: logged now, without a hash. */
 		rec->reason = SANTAD_REASON_UNKNOWN;
 		rec->explain = "decision timed out";
-	} else if (j || (j = job_start(a, &k, fd))) {
+	} else if (j || (j = job_start(a, &k, lane_of(&st), fd))) {
 		/* Hashing (or evicted from the cache): log once it is known. */
 		rec->next = j->notifs;
 		j->notifs = rec;
@@ -828,7 +881,7 @@ static void publish_job(authorizer *a, job *j, int hash_err, const verdict *v,
 		memcpy(ce.sha256, sha, SANTA_SHA256_LEN);
 		(void)cache_insert(a->cache, &ce);
 		if (v->decision == SANTAD_DECISION_ALLOW &&
-		    !mark_allowed(a, j->fd, file_fstat_nosync(j->fd, &st) == 0 && may_ignore(&st)))
+		    !mark_allowed(a, j->fd, file_fstat_nosync(j->fd, &st) == 0 && only_root_writes(&st)))
 			cache_remove_inode(a->cache, j->key.dev, j->key.ino);
 		add_event_record(a, j, v, sha, l);
 	}
@@ -907,18 +960,23 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&a->lock);
 	while (!a->stopping) {
-		job *j = a->queue_head;
+		job *j = job_take(a);
+		unsigned lane;
 
 		if (!j) {
 			pthread_cond_wait(&a->work_cond, &a->lock);
 			continue;
 		}
-		a->queue_head = j->next_queued;
-		if (!a->queue_head)
-			a->queue_tail = NULL;
+		lane = j->lane;
 		pthread_mutex_unlock(&a->lock);
 		run_job(a, j);
 		pthread_mutex_lock(&a->lock);
+		/* A worker that waited for the user lane's turn may go on. */
+		if (lane == LANE_USER) {
+			a->n_busy_user--;
+			if (a->queue_head[LANE_USER])
+				pthread_cond_broadcast(&a->work_cond);
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -1058,12 +1116,14 @@ authorizer *auth_free(authorizer *a)
 	if (!a)
 		return NULL;
 	auth_stop(a);
-	while (a->queue_head) {
-		job *j = a->queue_head;
+	for (unsigned lane = 0; lane < LANE_COUNT; lane++) {
+		while (a->queue_head[lane]) {
+			job *j = a->queue_head[lane];
 
-		a->queue_head = j->next_queued;
-		job_detach(a, j);
-		job_free(j);
+			a->queue_head[lane] = j->next_queued;
+			job_detach(a, j);
+			job_free(j);
+		}
 	}
 	if (a->stop_fd >= 0)
 		close(a->stop_fd);

@@ -12,7 +12,8 @@
  * (recorder.h). A permission event for a file in the decision cache is
  * answered at once. Otherwise the file (the event's own descriptor, never a
  * path opened again) goes to a pool of hash workers; concurrent execs of
- * the same file wait for the same hash. Each event has a deadline
+ * the same file wait for the same hash. Files only root may write are
+ * hashed in a lane of their own that users' files cannot fill (auth.c). Each event has a deadline
  * (DecisionTimeoutMs): when it passes, the event is
  * answered by FailClosed (deny only in LOCKDOWN) and the hash finishes into
  * the cache for the next exec. A file that cannot be read gets the same
@@ -41,9 +42,10 @@
  * space alive, which reading some /proc files of a process that exits
  * meanwhile does (procinfo.h). A file rewritten while it is being hashed is
  * legitimately racy: the hash is thrown away when the file's identity
- * (size, mtime, ctime) changed meanwhile, and the waiting execs are
- * answered by FailClosed, as for an unreadable file; nothing is cached, and
- * the next exec is hashed again. A rewrite that keeps the size and both
+ * (size, mtime, ctime) changed meanwhile, and the file is read again; after
+ * AUTH_HASH_ATTEMPTS readings the waiting execs are denied in LOCKDOWN
+ * whatever FailClosed says; nothing is cached, and the next exec is hashed
+ * again. A rewrite that keeps the size and both
  * times (within one tick of a filesystem's coarse clock) cannot be told
  * from the file itself; the FAN_CLOSE_WRITE mark covers the writes that
  * come after an allow.

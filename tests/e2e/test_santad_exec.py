@@ -232,6 +232,43 @@ def test_touching_a_file_while_it_is_hashed_never_allows_it(santad):
     assert hits
 
 
+@pytest.mark.parametrize("santad", [{"ClientMode": 2, "FailClosed": True,
+                                     "DecisionTimeoutMs": 1000}], indirect=True)
+def test_a_users_slow_files_never_delay_the_systems_programs(santad):
+    """Files only root may write are hashed in a lane of their own. A user
+    whose programs take hours to hash (terabytes of holes) holds every
+    worker the users' lane may have, and their execs are denied by
+    FailClosed; a program of the system's seen for the first time is still
+    decided by its rule, as is every one after a rule change flushed the
+    kernel's allows."""
+    from santactl_util import santactl
+    known = copy_program(santad.watch_dir, "known", extra=b"known")
+    fresh = copy_program(santad.watch_dir, "fresh", extra=b"fresh")
+    for p in (known, fresh):
+        assert santactl(santad, "rule", "--allow", "--sha256", sha256_of(p)).returncode == 0
+    assert exec_status(known) == 0
+    hogs = []
+    for i in range(3):
+        hog = santad.watch_dir / f"hog{i}"
+        hog.write_bytes(b"\x7fELF")
+        os.truncate(hog, 4 << 40)
+        os.chmod(hog, 0o755)
+        os.chown(hog, 65534, 65534)
+        hogs.append((hog, subprocess.Popen(["/bin/sh", "-c", f'exec "{hog}"'],
+                                           stderr=subprocess.DEVNULL)))
+    try:
+        time.sleep(0.3)
+        assert exec_status(fresh) == 0
+        assert santactl(santad, "rule", "--block", "--sha256", "ab" * 32).returncode == 0
+        assert exec_status(known) == 0
+    finally:
+        for _, h in hogs:
+            assert h.wait(30) == 126
+    for hog, _ in hogs:
+        denials = santad.wait_log(lines_for(santad, hog, "DENY"))
+        assert [field(line, "explain") for line in denials] == ["decision timed out"], hog
+
+
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_every_denial_is_logged(santad):
     prog = copy_program(santad.watch_dir, "denied-often", extra=b"often")
