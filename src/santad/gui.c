@@ -26,6 +26,7 @@
 #define GUI_CALL_USEC 10000000u
 #define GUI_STR_MAX PATH_MAX
 #define GUI_ROLE IPC_ROLE_BIT(IPC_ROLE_GUI)
+#define GUI_ANYONE (-2L)          /* a note any active GUI may show */
 #define GUI_DEFAULT_UNKNOWN "The following application has been blocked from executing<br />" \
 	"because its trustworthiness cannot be determined."
 #define GUI_DEFAULT_BANNED "The following application has been blocked from executing<br />" \
@@ -42,6 +43,7 @@ enum {
  * the packed message, so that a queued one owns one allocation. */
 typedef struct gui_note {
 	unsigned method;
+	long uid;                  /* a block's user (gui_target), or GUI_ANYONE */
 	uint8_t *packed;
 	size_t len;
 	struct gui_note *next;
@@ -57,6 +59,7 @@ typedef struct gui_inbox_item {
 typedef struct gui_pending {
 	Santa__Event *event;       /* santad's own copy, unpacked */
 	char *path;
+	long uid;                  /* the blocked process's */
 	uint64_t expires_usec;
 	struct gui_pending *next;
 } gui_pending;
@@ -66,6 +69,7 @@ typedef struct gui_client {
 	ipc_conn *conn;            /* santad -> the GUI's notifier endpoint */
 	ipc_peer peer;             /* the GUI that registered it */
 	char *session;             /* logind session, or NULL */
+	bool seated;               /* the session is on a seat (not ssh) */
 	uint64_t seq;              /* registration order */
 	bool ready;
 	struct gui_client *next;
@@ -78,6 +82,7 @@ struct gui {
 	gui_client *clients;
 	size_t n_clients;
 	gui_client *active;
+	bool console;              /* active is the GUI of a seat's session */
 	uint64_t next_seq;
 	bool logind;
 	sd_login_monitor *monitor;
@@ -102,6 +107,7 @@ struct gui {
 };
 
 static void gui_elect(gui *g);
+static bool gui_client_eligible(const gui *g, const gui_client *c);
 
 static void gui_count_changed(gui *g)
 {
@@ -132,13 +138,14 @@ static void gui_note_free(gui_note *n)
 	free(n);
 }
 
-static gui_note *gui_note_new(unsigned method, const ProtobufCMessage *m)
+static gui_note *gui_note_new(unsigned method, long uid, const ProtobufCMessage *m)
 {
 	gui_note *n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return NULL;
 	n->method = method;
+	n->uid = uid;
 	n->len = protobuf_c_message_get_packed_size(m);
 	n->packed = malloc(n->len ? n->len : 1);
 	if (!n->packed) {
@@ -213,8 +220,27 @@ static void gui_delivered(ipc_conn *c, int err, const char *errmsg,
 	free(s);
 }
 
-/* Send N to the active GUI; the note is the callback's until it is done. */
-static int gui_send(gui *g, gui_note *n)
+/* The GUI a note for UID goes to: the newest GUI of that user's own (with
+ * logind, in an active session); else the GUI of the user at the console
+ * (a seat's active session), who sees every block, as on macOS. Nobody
+ * else: a user's GUI never shows another user's programs, unless it is at
+ * the console. Notes for anyone (mode changes, rule syncs) go to the
+ * active GUI. NULL: the note waits. */
+static gui_client *gui_target(const gui *g, long uid)
+{
+	gui_client *best = NULL;
+
+	if (uid == GUI_ANYONE)
+		return g->active;
+	for (gui_client *c = g->clients; c; c = c->next)
+		if ((long)c->peer.uid == uid && gui_client_eligible(g, c) &&
+		    (!best || c->seq > best->seq))
+			best = c;
+	return best ? best : g->console ? g->active : NULL;
+}
+
+/* Send N to the GUI C; the note is the callback's until it is done. */
+static int gui_send(gui *g, gui_client *c, gui_note *n)
 {
 	const ProtobufCMessageDescriptor *desc = gui_note_desc(n->method);
 	ProtobufCMessage *m;
@@ -232,7 +258,7 @@ static int gui_send(gui *g, gui_note *n)
 	gui_set_dropped(m, n->method, g->dropped_since);
 	s->g = g;
 	s->note = n;
-	r = ipc_call_async(g->active->conn, n->method, m, -1, GUI_CALL_USEC, gui_delivered, s);
+	r = ipc_call_async(c->conn, n->method, m, -1, GUI_CALL_USEC, gui_delivered, s);
 	protobuf_c_message_free_unpacked(m, NULL);
 	if (r < 0) {
 		free(s);
@@ -242,25 +268,40 @@ static int gui_send(gui *g, gui_note *n)
 	return 0;
 }
 
+/* Send every queued note that has a GUI to go to, oldest first; the
+ * others keep their places. */
 static void gui_flush(gui *g)
 {
-	while (g->active && g->active->ready && g->queue_head) {
-		gui_note *n = g->queue_head;
+	gui_note *prev = NULL;
 
-		g->queue_head = n->next;
-		if (!g->queue_head)
-			g->queue_tail = NULL;
+	for (gui_note **pp = &g->queue_head; *pp;) {
+		gui_note *n = *pp;
+		gui_client *c = gui_target(g, n->uid);
+
+		if (!c) {
+			prev = n;
+			pp = &n->next;
+			continue;
+		}
+		*pp = n->next;
+		if (g->queue_tail == n)
+			g->queue_tail = prev;
 		g->n_queued--;
-		if (gui_send(g, n) < 0) {
-			gui_enqueue(g, n);
+		if (gui_send(g, c, n) < 0) {
+			/* Back in its place; tried again on the next change. */
+			n->next = *pp;
+			*pp = n;
+			if (!n->next)
+				g->queue_tail = n;
+			g->n_queued++;
 			return;
 		}
 	}
 }
 
-static void gui_post(gui *g, unsigned method, const ProtobufCMessage *m)
+static void gui_post(gui *g, unsigned method, long uid, const ProtobufCMessage *m)
 {
-	gui_note *n = gui_note_new(method, m);
+	gui_note *n = gui_note_new(method, uid, m);
 
 	if (!n) {
 		g->dropped_since++;
@@ -349,7 +390,7 @@ static void gui_prune_pending(gui *g, size_t keep)
 	}
 }
 
-static void gui_remember_pending(gui *g, const Santa__Event *e, const char *path)
+static void gui_remember_pending(gui *g, const Santa__Event *e, const char *path, long uid)
 {
 	gui_pending *p;
 
@@ -363,6 +404,7 @@ static void gui_remember_pending(gui *g, const Santa__Event *e, const char *path
 		gui_pending_free(p);
 		return;
 	}
+	p->uid = uid;
 	p->expires_usec = gui_now_usec() + GUI_PENDING_USEC;
 	p->next = g->pending;
 	g->pending = p;
@@ -405,8 +447,8 @@ static void gui_build_block(gui *g, const gui_block_info *b)
 	n.needs_bundle_hash = santad_bundles_enabled(g->d) && b->sha256;
 	n.raised_at = b->when;
 	if (n.needs_bundle_hash)
-		gui_remember_pending(g, &e, b->path);
-	gui_post(g, GUI_M_BLOCK, &n.base);
+		gui_remember_pending(g, &e, b->path, b->uid);
+	gui_post(g, GUI_M_BLOCK, b->uid, &n.base);
 }
 
 void gui_post_client_mode(gui *g, santa_client_mode mode)
@@ -423,7 +465,7 @@ void gui_post_client_mode(gui *g, santa_client_mode mode)
 	n.message = (char *)nz(mode == SANTA_MODE_LOCKDOWN ? cfg->mode_notification_lockdown
 							   : cfg->mode_notification_monitor);
 	n.raised_at = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	gui_post(g, GUI_M_MODE, &n.base);
+	gui_post(g, GUI_M_MODE, GUI_ANYONE, &n.base);
 }
 
 void gui_post_rule_sync(gui *g, const char *message)
@@ -436,7 +478,7 @@ void gui_post_rule_sync(gui *g, const char *message)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n.message = (char *)nz(message);
 	n.raised_at = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	gui_post(g, GUI_M_RULE_SYNC, &n.base);
+	gui_post(g, GUI_M_RULE_SYNC, GUI_ANYONE, &n.base);
 }
 
 /* --- Blocks from the recorder thread --- */
@@ -542,24 +584,29 @@ static bool gui_client_eligible(const gui *g, const gui_client *c)
 	return c->session && sd_session_is_active(c->session) > 0;
 }
 
+/* The active GUI: the newest eligible one at a seat, else the newest
+ * eligible one; then whatever waited for a GUI that is now there. */
 static void gui_elect(gui *g)
 {
 	gui_client *best = NULL;
 	char who[200];
 
 	for (gui_client *c = g->clients; c; c = c->next)
-		if (gui_client_eligible(g, c) && (!best || c->seq > best->seq))
+		if (gui_client_eligible(g, c) &&
+		    (!best || c->seated > best->seated ||
+		     (c->seated == best->seated && c->seq > best->seq)))
 			best = c;
-	if (best == g->active)
-		return;
-	g->active = best;
-	if (!best) {
-		log_info("No GUI is active now; notifications are queued");
-		return;
+	if (best != g->active) {
+		g->active = best;
+		if (best)
+			log_info("The GUI of %s%s%s is now the active one%s",
+				 ipc_peer_describe(&best->peer, who, sizeof(who)),
+				 best->session ? ", session " : "", nz(best->session),
+				 best->seated ? ", at the console" : "");
+		else
+			log_info("No GUI is active now; notifications are queued");
 	}
-	log_info("The GUI of %s%s%s is now the active one",
-		 ipc_peer_describe(&best->peer, who, sizeof(who)),
-		 best->session ? ", session " : "", nz(best->session));
+	g->console = best && best->seated;
 	gui_flush(g);
 }
 
@@ -665,6 +712,12 @@ void gui_set_listener(gui *g, ipc_call *call)
 	c->seq = ++g->next_seq;
 	if (g->logind && sd_pid_get_session(peer->pid, &c->session) < 0)
 		c->session = NULL;
+	if (c->session) {
+		char *seat = NULL;
+
+		c->seated = sd_session_get_seat(c->session, &seat) >= 0 && seat && *seat;
+		free(seat);
+	}
 	opts.userdata = c;
 	r = ipc_endpoint_connect(g->ev, fd, peer, g->trust, &santa__notifier__descriptor, &opts,
 				 gui_client_ready, &c->conn);
@@ -695,7 +748,9 @@ static int gui_on_logind(sd_event_source *s, int fd, uint32_t revents, void *use
 
 /* --- Bundle results --- */
 
-static gui_pending *gui_take_pending(gui *g, const Santa__Event *e)
+/* The bundle request for E, when the GUI of CALLER_UID may answer it: the
+ * blocked user's, or the console's (gui_target). */
+static gui_pending *gui_take_pending(gui *g, const Santa__Event *e, uid_t caller_uid)
 {
 	char path[PATH_MAX];
 	uint64_t now = gui_now_usec();
@@ -709,6 +764,9 @@ static gui_pending *gui_take_pending(gui *g, const Santa__Event *e)
 
 		if (p->expires_usec <= now || strcmp(p->path, path) != 0 ||
 		    strcmp(p->event->file_sha256, e->file_sha256) != 0)
+			continue;
+		if ((long)caller_uid != p->uid &&
+		    !(g->console && g->active->peer.uid == caller_uid))
 			continue;
 		*pp = p->next;
 		g->n_pending--;
@@ -908,7 +966,7 @@ void gui_sync_bundle_event(gui *g, ipc_call *call, const Santa__EventList *el)
 	ipc_peer_describe(ipc_call_peer(call), who, sizeof(who));
 	if (!first || !gui_hex64(first->file_bundle_hash))
 		why = "the first event has no bundle hash";
-	else if (!(p = gui_take_pending(g, first)))
+	else if (!(p = gui_take_pending(g, first, ipc_call_peer(call)->uid)))
 		why = "santad asked for no bundle of that file";
 	else if (first->file_bundle_binary_count != el->n_events - 1)
 		why = "the binary count does not match the related events";

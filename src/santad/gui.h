@@ -6,24 +6,29 @@
  * Registrations. Each santagui calls SetNotificationListener with one end
  * of its notifier endpoint; santad connects back over it
  * (ipc_endpoint_connect, proto/notifier.proto) and keeps the connection.
- * Of the registered GUIs, exactly one is active and gets notifications:
- *  - with logind (sd_get_seats lists a seat): the newest registration
- *    whose session (sd_pid_get_session of the GUI) is active on its seat
- *    (sd_session_is_active); none when no GUI's session is active. santad
- *    watches logind (sd_login_monitor) and switches when the active
- *    session changes, as fast user switching does.
- *  - without logind: the newest registration. When it goes away, the
- *    newest of those left takes over. There is no notion of a session to
- *    check, so "active" means "last started", which is what a single-seat
- *    machine without logind has.
- * The others stay registered, silent, until they become active or leave.
+ * A GUI is eligible when it is connected and, with logind (sd_get_seats
+ * lists a seat), its session (sd_pid_get_session of the GUI) is active
+ * (sd_session_is_active: the foreground one of its seat, or any session
+ * without a seat, as ssh's). santad watches logind (sd_login_monitor) and
+ * looks again when sessions change, as fast user switching does.
+ *
+ * Who is told what. A block goes to the newest eligible GUI of the user
+ * who ran the program (its real uid); when that user has none, to the GUI
+ * at the console (the active GUI, when its session is on a seat), as on
+ * macOS, where the console user sees every block. Never to another user's
+ * GUI otherwise: a GUI started over ssh, or any GUI on a machine without
+ * logind, shows its own user's programs only. Mode changes and rule syncs
+ * go to the active GUI: the newest eligible one on a seat, else the newest
+ * eligible one. The bundle of a block is taken only from the GUI of the
+ * blocked user or the one at the console.
  * At most GUI_MAX_CLIENTS registrations, GUI_MAX_PER_UID per user (a
  * user's newest replaces its oldest).
  *
- * The queue. A notification raised while no GUI is active waits in a
- * queue of GUI_QUEUE_MAX; past that the oldest is dropped and counted, and
- * the next delivered notification says how many were dropped. The queue is
- * flushed, oldest first, to a GUI as soon as it becomes active.
+ * The queue. A notification no GUI may show yet waits in a queue of
+ * GUI_QUEUE_MAX; past that the oldest is dropped and counted, and the next
+ * delivered notification says how many were dropped. Whenever GUIs come,
+ * go or change sessions, each waiting notification that now has a GUI is
+ * sent to it, oldest first.
  *
  * Bundles. A block is flagged needs_bundle_hash when bundles are enabled
  * (EnableBundles, or the sync server's enable_bundles). santad remembers
@@ -91,13 +96,14 @@ typedef struct gui_block_info {
 	int rule_type;             /* Santa__RuleType, 0 unknown */
 	const char *rule_identifier;
 	const char *user;          /* who ran it */
+	long uid;                  /* and their real uid; -1 unknown */
 	const char *parent_name;
 	pid_t pid;
 	pid_t ppid;
 	double when;               /* seconds since the epoch */
 } gui_block_info;
 
-/* Tell the active user's GUI (any thread; never blocks). Silent blocks
+/* Tell the blocked user's GUI (any thread; never blocks). Silent blocks
  * must not be posted. Dropped when EnableSilentMode is set. */
 void gui_post_block(gui *g, const gui_block_info *b);
 

@@ -792,6 +792,7 @@ static void show_block_in_gui(recorder *r, exec_record *rec, const proc_info *pi
 		.rule_type = rec->rule_type,
 		.rule_identifier = rec->rule_policy ? sha_hex : NULL,
 		.user = pi->user,
+		.uid = pi->uid,
 		.parent_name = pi->parent_comm,
 		.pid = rec->pid,
 		.ppid = pi->ppid,

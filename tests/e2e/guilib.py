@@ -121,9 +121,13 @@ class GuiProcess:
         self.proc = None
         self.pid = None
 
-    def start(self, *args, terminal=True, env=None):
-        cmd = ["timeout", "-s", "KILL", str(LIMIT_SECONDS), str(self.exe),
-               "--config", str(self.config_path)]
+    def start(self, *args, terminal=True, env=None, user=None):
+        """USER: (uid, gid) to run as, instead of root."""
+        cmd = ["timeout", "-s", "KILL", str(LIMIT_SECONDS)]
+        if user:
+            cmd += ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"]
+            env = dict(env or os.environ, HOME="/", XDG_RUNTIME_DIR="")
+        cmd += [str(self.exe), "--config", str(self.config_path)]
         if terminal:
             cmd += ["--terminal", "--json"]
         cmd += list(args)

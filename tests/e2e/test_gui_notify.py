@@ -2,7 +2,8 @@
 """santagui's notifications: a blocked exec on the watched tmpfs reaches the
 user's notification server with the right text and URL; notifications
 raised before any GUI registered arrive once one does; of two GUIs only the
-active one (without logind: the newest registration) gets them.
+active one (without logind: the newest registration) gets them; a block goes
+only to the GUI of the user who ran the program.
 """
 import hashlib
 import subprocess
@@ -149,6 +150,45 @@ def test_only_the_active_gui_gets_notifications(santad, build_dir, tmp_path, tmp
         older.stop()
         if newer:
             newer.stop()
+
+
+def run_as(user, path):
+    """Exec PATH as USER (uid, gid): its exit status (setpriv's when the
+    exec failed)."""
+    return subprocess.run(["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}",
+                           "--clear-groups", str(path)], capture_output=True,
+                          timeout=20).returncode
+
+
+@pytest.mark.parametrize("santad", [{"ClientMode": 2}], indirect=True)
+def test_a_users_gui_never_shows_another_users_programs(santad, build_dir, tmp_path, tmpfs):
+    """A block goes to the GUI of the user who ran the program, even when
+    another user registered a GUI since; without logind no GUI is at the
+    console, so a block of a user with no GUI waits for one of theirs."""
+    alice, nobody = (1000, 1000), (65534, 65534)
+    mine = GuiProcess(build_dir, santad.config_path, tmp_path, name="alice")
+    theirs = GuiProcess(build_dir, santad.config_path, tmp_path, name="nobody")
+    try:
+        mine.start(user=alice).wait_registered()
+        theirs.start(user=nobody).wait_registered()
+        assert santad.wait_stderr(f"pid {theirs.pid}, ", 5)
+
+        secret = copy_program(tmpfs, "alices-tool", extra=b"a")
+        assert run_as(alice, secret) != 0
+        got = mine.wait_messages("block", 1)
+        assert [b["path"] for b in got] == [str(secret)], mine.stderr()
+        other = copy_program(tmpfs, "nobodys-tool", extra=b"n")
+        assert run_as(nobody, other) != 0
+        got = theirs.wait_messages("block", 1)
+        assert [b["path"] for b in got] == [str(other)], theirs.stderr()
+
+        roots = copy_program(tmpfs, "roots-tool", extra=b"r")
+        assert exec_blocked(roots)
+        assert not wait_until(lambda: len(mine.messages("block")) > 1 or
+                              len(theirs.messages("block")) > 1, 1.5)
+    finally:
+        mine.stop()
+        theirs.stop()
 
 
 @pytest.mark.parametrize("santad", [{"ClientMode": 2, "EnableSilentMode": True}],
