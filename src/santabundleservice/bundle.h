@@ -33,6 +33,9 @@
  * concatenated, as the original computes it. A file reached by two paths
  * (a hard link, or /bin and /usr/bin after the /usr merge) counts once.
  *
+ * Files and directories that cannot be opened are not members: the
+ * service walks with its caller's file-access credentials (service.c).
+ *
  * Everything is bounded: entries looked at, executables, depth, and a
  * deadline; the work also stops when *CANCEL becomes true. Errors are
  * -errno (-ETIME past the deadline, -ECANCELED, -E2BIG past a limit);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fsuid.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ typedef struct bsvc_job {
 	ipc_conn *conn;              /* the caller's connection, to cancel */
 	ipc_conn *progress;          /* the caller's notifier endpoint, or NULL */
 	char who[200];
+	uid_t uid;                   /* the caller's */
+	gid_t gid;
 	char *path;
 	char *bundle_path;           /* set once by the worker, under LOCK */
 	int64_t event_id;
@@ -122,6 +125,25 @@ static void bsvc_worker_progress(const bundle_progress *p, void *userdata)
 	bsvc_wake(j->s);
 }
 
+/* The walk sees only what the caller could: this thread takes the
+ * caller's uid and gid for file access (setfsuid, which also takes away
+ * root's power to read and search anything) and no supplementary groups.
+ * Linux keeps these per thread; the raw setgroups system call changes only
+ * this one too (glibc's would change every thread's). The thread ends with
+ * its job. */
+static int bsvc_become_caller(uid_t uid, gid_t gid)
+{
+	if (geteuid() != 0 || uid == 0)
+		return 0;
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		return -errno;
+	setfsgid(gid);
+	setfsuid(uid);
+	if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid)
+		return -EPERM;
+	return 0;
+}
+
 static void *bsvc_worker(void *userdata)
 {
 	bsvc_job *j = userdata;
@@ -141,7 +163,9 @@ static void *bsvc_worker(void *userdata)
 	bundle b;
 	int r;
 
-	r = bundle_locate(j->path, &o, &b);
+	r = bsvc_become_caller(j->uid, j->gid);
+	if (r >= 0)
+		r = bundle_locate(j->path, &o, &b);
 	if (r >= 0 && b.kind != BUNDLE_KIND_NONE) {
 		/* Tell the caller at once which bundle is being hashed. */
 		bpath = strdup(b.path);
@@ -535,6 +559,8 @@ static void bsvc_on_hash(ipc_call *call, const ProtobufCMessage *m, void *userda
 			      "an absolute file path");
 		goto fail;
 	}
+	j->uid = peer->uid;
+	j->gid = peer->gid;
 	r = bsvc_caller_can_read(j->path, peer->uid, peer->gid);
 	if (r < 0) {
 		log_warning("Refusing to hash the bundle of '%s' for %s: the caller cannot open "

@@ -78,6 +78,39 @@ def test_hash_bundle_of_file_outside_bundles(santad, build_dir, tmp_path, tmpfs)
     assert done and done[-1]["bundle_hash"] == "" and done[-1]["error"] is None
 
 
+def test_hash_bundle_sees_only_what_its_caller_may(santad, build_dir, tmp_path, tmpfs):
+    """santabundleservice runs as root, but walks a bundle as the user who
+    asked: a user who drops an AppRun marker in a shared sticky directory
+    (as /var/tmp) does not learn the executables in another user's private
+    directory below it."""
+    import os
+    import subprocess
+    from conftest import sha256_of
+    shared = tmpfs / "vartmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    private = shared / "alice"
+    private.mkdir()
+    secret = copy_program(private, "secret-tool", extra=b"alice's")
+    os.chown(secret, 1000, 1000)
+    os.chown(private, 1000, 1000)
+    os.chmod(private, 0o700)
+    mine = shared / "mine"
+    subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh",
+                    "-c", f"touch {shared}/AppRun && mkdir {mine} && cp /bin/true {mine}/x"],
+                   check=True)
+    gui = GuiProcess(build_dir, santad.config_path, tmp_path)
+    gui.start("--hash-bundle", str(mine / "x"), user=(65534, 65534))
+    try:
+        assert gui.proc.wait(timeout=60) == 0, gui.stderr()
+    finally:
+        gui.stop()
+    done = gui.messages("bundle_done")
+    assert done and done[-1]["error"] is None, gui.stderr()
+    assert done[-1]["binary_count"] == 1
+    assert done[-1]["bundle_hash"] == bundle_hash([sha256_of(mine / "x")])
+
+
 def _blocked_bundle(santad, gui, program):
     """Block PROGRAM and wait for its notice and the bundle's result."""
     gui.wait_registered()
