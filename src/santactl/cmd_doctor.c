@@ -34,6 +34,7 @@
 #include "metric.pb-c.h"
 #include "santad.pb-c.h"
 #include "sync.pb-c.h"
+#include "userns.h"
 
 /* How long the sync server may take to answer: doctor should not hang. */
 #define DOCTOR_HTTP_TIMEOUT_MS 5000L
@@ -149,6 +150,21 @@ static bool doctor_state_is_problem(const char *state)
 	return strcmp(state, "not answering") == 0 || strcmp(state, "misconfigured") == 0;
 }
 
+/* Users who can mount filesystems of their own run what santad cannot
+ * see: a problem in Lockdown only. */
+static void doctor_userns(doctor *d, Santa__ClientMode mode)
+{
+	bool lockdown = mode == SANTA__CLIENT_MODE__LOCKDOWN;
+	char why[512];
+	int open = santa_userns_unprivileged("/proc", why, sizeof(why));
+
+	if (!open)
+		doctor_say(d, true, "Kernel: %s", why);
+	else
+		doctor_say(d, !lockdown, "Kernel: %s%s", why,
+			   lockdown ? "" : " (Monitor mode: nothing is blocked anyway)");
+}
+
 /* santad answers Status, and says whether its fanotify listener runs. */
 static void doctor_santad(doctor *d)
 {
@@ -191,6 +207,7 @@ static void doctor_santad(doctor *d)
 			   st->services[i]->state);
 	if (*st->metric_error)
 		doctor_say(d, false, "santad: metrics are not exported: %s", st->metric_error);
+	doctor_userns(d, st->mode);
 	protobuf_c_message_free_unpacked(reply, NULL);
 }
 

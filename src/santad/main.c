@@ -35,6 +35,7 @@
 #include "log.h"
 #include "santa-build.h"
 #include "synclink.h"
+#include "userns.h"
 #ifdef SANTAD_HAVE_METRICS
 #include "metrics.h"
 #endif
@@ -322,6 +323,16 @@ static void warn_restart_keys(const santa_config *old, const santa_config *cfg)
 			    "TrustedExecutables changed: they take effect when santad restarts");
 }
 
+/* In LOCKDOWN: say so when users can mount what santad cannot watch. */
+static void warn_userns(santad *d)
+{
+	char why[512];
+
+	if (santad_client_mode(d) == SANTA_MODE_LOCKDOWN &&
+	    santa_userns_unprivileged("/proc", why, sizeof(why)) > 0)
+		log_warning("Lockdown: %s", why);
+}
+
 static void reload_config(santad *d, const char *why)
 {
 	char err[ERRBUF];
@@ -348,6 +359,7 @@ static void reload_config(santad *d, const char *why)
 	warn_restart_keys(&old, &d->cfg);
 	santa_config_done(&old);
 	log_info("Configuration reloaded (%s)", why);
+	warn_userns(d);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -582,6 +594,7 @@ static int start(main_ctx *m)
 	start_control(m);
 	start_services(m);
 	notify_ready(m);
+	warn_userns(&m->d);
 	return 0;
 }
 

@@ -65,3 +65,21 @@ def test_doctor_skips_what_a_user_may_not_reach(build_dir, public_dir):
         assert KERNEL_OK in lines and no_santad in lines
         assert (f'[-] santametricservice: not answering on "{sock_path}": disconnected'
                 in lines), lines
+
+
+def test_doctor_names_user_namespaces_in_lockdown(santad_factory):
+    """Users who can mount filesystems of their own run what santad never
+    sees: a problem for doctor in Lockdown, said but no problem in Monitor."""
+    from test_santad_lifecycle import userns_open
+    for mode, name in ((1, "Monitor"), (2, "Lockdown")):
+        d = santad_factory({"ClientMode": mode})
+        code, lines = doctor(d)
+        kernel = [line for line in lines if "user namespaces" in line or
+                  "cannot mount filesystems of their own" in line]
+        assert len(kernel) == 1, lines
+        problem = userns_open() and mode == 2
+        assert kernel[0].startswith("[-] " if problem else "[+] "), kernel
+        assert code == (1 if problem else 0), lines
+        if userns_open() and mode == 1:
+            assert kernel[0].endswith("(Monitor mode: nothing is blocked anyway)")
+        d.stop()

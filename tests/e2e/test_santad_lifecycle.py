@@ -67,6 +67,33 @@ def test_bad_regex_is_refused_on_reload(santad):
     assert santad.alive()
 
 
+def userns_open():
+    """The machine's answer, read as santad reads it (src/common/userns.c)."""
+    for name, closed in (("user/max_user_namespaces", 0),
+                         ("kernel/unprivileged_userns_clone", 0),
+                         ("kernel/apparmor_restrict_unprivileged_userns", 1)):
+        try:
+            with open(f"/proc/sys/{name}") as f:
+                if int(f.read()) == closed:
+                    return False
+        except OSError:
+            pass
+    return True
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_lockdown_warns_when_users_can_mount_filesystems(santad_factory, mode):
+    """Users who can make user namespaces can mount a filesystem santad never
+    marks; in LOCKDOWN santad says so, with the sysctl that stops it."""
+    d = santad_factory({"ClientMode": mode})
+    want = mode == 2 and userns_open()
+    said = d.wait_stderr("Lockdown: unprivileged users may create user namespaces",
+                         2.0 if want else 0.5)
+    assert said == want, d.stderr()
+    if want:
+        assert "kernel.unprivileged_userns_clone=0" in d.stderr()
+
+
 def test_second_santad_refuses_to_start(santad):
     r = subprocess.run(["timeout", "-s", "KILL", "20", str(santad.exe), "--config",
                         str(santad.config_path)], capture_output=True, text=True, timeout=30)
