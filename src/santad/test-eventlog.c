@@ -127,6 +127,16 @@ static void test_tty_message(void **state)
 	assert_non_null(strstr(msg, "/tmp/esc?]0;TITLE??"));
 	assert_non_null(strstr(msg, "b?[2Jsh (7)"));
 	free(msg);
+	/* C1 controls (CSI as U+009B) and bytes that are not UTF-8 too;
+	 * other UTF-8 stays. */
+	info.path = "/tmp/\xc2\x9b" "2J-\x9b-\xc3\xa9t\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x8e\x85-"
+		    "\xc0\xaf-\xed\xa0\x80";
+	info.parent_comm = "\xc2";
+	msg = tty_block_message(&info);
+	assert_non_null(strstr(msg, "/tmp/?" "?2J-?-\xc3\xa9t\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x8e\x85-?"
+				    "?-?" "?" "?"));
+	assert_non_null(strstr(msg, " ? (7)"));
+	free(msg);
 }
 
 /* The original's BUNDLE line, with a value that needs sanitizing and an

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,17 +70,52 @@ char *tty_detail_url(const char *tmpl, const tty_block_info *info)
 	return out;
 }
 
+/* The length of the UTF-8 sequence at P when it is well formed (shortest
+ * form, no surrogate, at most U+10FFFF) and not a C1 control (U+0080 to
+ * U+009F, which terminals obey as they do ESC sequences); else 0. */
+static size_t utf8_printable_len(const unsigned char *p)
+{
+	uint32_t c;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff) || c <= 0x9f)
+		return 0;
+	return n;
+}
+
 /* S for a terminal: a file or process name is anyone's to choose, and its
  * control characters (an escape sequence that retitles or clears the
- * window, a carriage return that hides the line) are shown as '?'. NULL
- * stays NULL. */
+ * window, a carriage return that hides the line), C1 controls included,
+ * and bytes that are not UTF-8 (which an 8-bit terminal may take for C1
+ * controls) are shown as '?'. NULL stays NULL. */
 static char *printable(const char *s)
 {
 	char *out = s ? strdup(s) : NULL;
+	unsigned char *p = (unsigned char *)out;
 
-	for (char *p = out; p && *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	while (p && *p) {
+		size_t n = *p < 0x80 ? 1 : utf8_printable_len(p);
+
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
 	return out;
 }
 
