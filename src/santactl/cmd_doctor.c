@@ -315,8 +315,9 @@ static void doctor_services(doctor *d)
 	}
 	doctor_service(d, "santasyncservice", &santa__sync_service__descriptor,
 		       IPC_ROLE_SYNCSERVICE, cfg->sync_base_url != NULL, "no SyncBaseURL");
+	/* santad starts it with itself, MetricURL or not. */
 	doctor_service(d, "santametricservice", &santa__metric_service__descriptor,
-		       IPC_ROLE_METRICSERVICE, cfg->metric_url != NULL, "no MetricURL");
+		       IPC_ROLE_METRICSERVICE, true, NULL);
 	doctor_service(d, "santabundleservice", &santa__bundle_service__descriptor,
 		       IPC_ROLE_BUNDLESERVICE, cfg->enable_bundles, "EnableBundles is off");
 }

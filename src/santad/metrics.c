@@ -798,7 +798,7 @@ const char *metrics_export_state(void)
 	if (M.error[0])
 		return "misconfigured";
 	if (!M.exporting)
-		return "not configured";
+		return "not exporting (no MetricURL)";
 	if (M.ready)
 		return "exporting";
 	return M.connect_failures > 0 ? "not answering" : "connecting";

@@ -213,7 +213,7 @@ static void test_misconfigured(void **state)
 {
 	metrics_stop();
 	assert_null(metrics_error());
-	assert_string_equal(metrics_export_state(), "not configured");
+	assert_string_equal(metrics_export_state(), "not exporting (no MetricURL)");
 	expect_misconfigured("xml", "file:///tmp/x", "MetricFormat \"xml\"");
 	expect_misconfigured("rawjson", "ftp://h/x", "scheme \"ftp\"");
 	expect_misconfigured("prometheus", "https://", "MetricURL \"https://\"");
