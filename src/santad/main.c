@@ -65,14 +65,16 @@ static void usage(FILE *out)
 		"its SHA-256, its rules, the path regexes and the client mode, and logs\n"
 		"each decision. Runs as root, in the foreground.\n"
 		"\n"
-		"  -c, --config FILE  read FILE (default: $SANTA_CONFIG, else %s;\n"
-		"                     a missing default file means all defaults)\n"
+		"  -c, --config FILE  read FILE (default $SANTA_CONFIG, else\n"
+		"                     %s; a missing default file means\n"
+		"                     all defaults)\n"
 		"  -d, --debug        log debug messages\n"
 		"  -h, --help         show this help\n"
 		"  -V, --version      show the version\n"
 		"\n"
 		"Signals: SIGHUP reloads the configuration and reopens the event log;\n"
-		"SIGTERM (or SIGINT, Ctrl-C) answers every pending exec and stops.\n",
+		"SIGTERM (or SIGINT, Ctrl-C) answers every pending exec and stops.\n"
+		"Exits 78 when its configuration is bad, 1 on other failures.\n",
 		SANTA_DEFAULT_CONFIG);
 }
 

@@ -113,7 +113,8 @@ static void conn_closed(ipc_conn *c, int err, const char *reason, void *userdata
 static void print_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: santametricservice [--config FILE] [--socket PATH] [--debug]\n"
+		"Usage: santametricservice [OPTIONS]\n"
+		"\n"
 		"Receives santad's metrics and writes them in MetricFormat (rawjson,\n"
 		"monarchjson, prometheus) to MetricURL (file://, http://, https://).\n"
 		"Normally started by systemd or santad with its listening socket passed\n"
@@ -121,12 +122,13 @@ static void print_help(FILE *f)
 		"cannot read its configuration or cannot serve its MetricFormat or\n"
 		"MetricURL.\n"
 		"\n"
-		"  -c, --config FILE   the configuration (default $SANTA_CONFIG,\n"
-		"                      else " SANTA_DEFAULT_CONFIG ")\n"
-		"  -s, --socket PATH   listen on PATH instead of a passed socket (tests)\n"
-		"  -d, --debug         log at debug level\n"
-		"  -V, --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n");
+		"  -c, --config FILE   read FILE (default $SANTA_CONFIG, else\n"
+		"                      " SANTA_DEFAULT_CONFIG ")\n"
+		"  -s, --socket PATH   for tests: listen on PATH instead of a passed\n"
+		"                      socket\n"
+		"  -d, --debug         log debug messages\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)

@@ -1061,20 +1061,24 @@ static const char *svc_knob_name(int opt)
 static void svc_usage(FILE *f)
 {
 	fprintf(f, "Usage: santasyncservice [OPTIONS]\n"
+		"\n"
 		"Talks to the sync server for santad. Normally started by systemd or\n"
 		"santad, as ServiceUser (nobody), with its listening socket passed as\n"
-		"LISTEN_FDS. Exits 78 when it cannot read its configuration.\n\n"
-		"  -c, --config FILE          the configuration (default $SANTA_CONFIG,\n"
-		"                             else %s)\n"
-		"  -s, --socket PATH          listen on PATH instead of a passed socket (tests)\n"
+		"LISTEN_FDS. Exits 78 when it cannot read its configuration.\n"
+		"\n"
+		"  -c, --config FILE          read FILE (default $SANTA_CONFIG, else\n"
+		"                             %s)\n"
+		"  -s, --socket PATH          for tests: listen on PATH instead of a\n"
+		"                             passed socket\n"
 		"      --retry-attempts N     override SyncRetryAttempts\n"
 		"      --retry-backoff-ms MS  override SyncRetryBackoffMs\n"
 		"      --request-timeout-ms MS\n"
 		"                             override SyncRequestTimeoutMs\n"
-		"      --max-rule-pages N     lower the bound on rule pages per sync (10000)\n"
-		"  -d, --debug                log at debug level\n"
-		"  -h, --help                 print this help and exit\n"
-		"  -V, --version              print the version and exit\n",
+		"      --max-rule-pages N     lower the bound on rule pages per sync\n"
+		"                             (10000)\n"
+		"  -d, --debug                log debug messages\n"
+		"  -h, --help                 show this help\n"
+		"  -V, --version              show the version\n",
 		SANTA_DEFAULT_CONFIG);
 }
 
