@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,22 +124,22 @@ static void bsvc_worker_progress(const bundle_progress *p, void *userdata)
 	bsvc_wake(j->s);
 }
 
-/* The walk sees only what the caller could: this thread takes the
- * caller's uid and gid for file access (setfsuid, which also takes away
- * root's power to read and search anything) and no supplementary groups.
- * Linux keeps these per thread; the raw setgroups system call changes only
- * this one too (glibc's would change every thread's). The thread ends with
- * its job. */
+/* The calling thread becomes the caller for good: its uid and primary
+ * group, no supplementary groups and, since no uid of the thread is 0 any
+ * more, no capabilities. Only then does a path through /proc/PID/cwd or
+ * /proc/PID/root lead nowhere the caller could not go: setfsuid alone
+ * would leave root's CAP_SYS_PTRACE, which opens those links of anyone's
+ * process. Linux keeps credentials per thread, and the raw system calls
+ * change only this one (glibc's wrappers would change every thread's), so
+ * it is only ever called on a thread that ends with its work. */
 static int bsvc_become_caller(uid_t uid, gid_t gid)
 {
 	if (geteuid() != 0 || uid == 0)
 		return 0;
-	if (syscall(SYS_setgroups, 0, NULL) < 0)
+	if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+	    syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+	    syscall(SYS_setresuid, uid, uid, uid) < 0)
 		return -errno;
-	setfsgid(gid);
-	setfsuid(uid);
-	if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid)
-		return -EPERM;
 	return 0;
 }
 
@@ -446,27 +445,43 @@ static void bsvc_start_next(bsvc *s)
 
 /* --- Requests --- */
 
-/* Whether the caller (UID, GID) could open PATH itself. */
+typedef struct bsvc_probe {
+	const char *path;
+	uid_t uid;
+	gid_t gid;
+	int result;
+} bsvc_probe;
+
+static void *bsvc_probe_main(void *userdata)
+{
+	bsvc_probe *p = userdata;
+	int fd;
+
+	p->result = bsvc_become_caller(p->uid, p->gid);
+	if (p->result < 0)
+		return NULL;
+	fd = open(p->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	p->result = fd < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Whether the caller (UID, GID) could open PATH itself: tried on a thread
+ * of its own that becomes the caller (bsvc_become_caller). */
 static int bsvc_caller_can_read(const char *path, uid_t uid, gid_t gid)
 {
-	int fd, r = 0;
+	bsvc_probe p = { .path = path, .uid = uid, .gid = gid };
+	pthread_t t;
+	int r;
 
 	if (geteuid() != 0 || uid == 0)
 		return 0;
-	setfsgid(gid);
-	setfsuid(uid);
-	if ((uid_t)setfsuid(uid) != uid || (gid_t)setfsgid(gid) != gid) {
-		r = -EPERM;
-	} else {
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			r = -errno;
-		else
-			close(fd);
-	}
-	setfsuid(0);
-	setfsgid(0);
-	return r;
+	r = pthread_create(&t, NULL, bsvc_probe_main, &p);
+	if (r != 0)
+		return -r;
+	pthread_join(t, NULL);
+	return p.result;
 }
 
 static int bsvc_request_path(const Santa__HashBundleRequest *req, char **ret)

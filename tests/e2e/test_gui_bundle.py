@@ -111,6 +111,47 @@ def test_hash_bundle_sees_only_what_its_caller_may(santad, build_dir, tmp_path, 
     assert done[-1]["bundle_hash"] == bundle_hash([sha256_of(mine / "x")])
 
 
+def test_hash_bundle_through_another_process_cwd_shows_nothing(santad, build_dir, tmp_path,
+                                                                tmpfs):
+    """A path through another user's /proc/PID/cwd skips the private
+    directories above it for root; the thread that walks a bundle is the
+    caller, with no capability left, so it leads nowhere. The caller is a
+    santagui whose realpath() is replaced, as anyone may do to their own
+    client, so that the path reaches the service as given."""
+    import os
+    import subprocess
+    shim = tmpfs / "realpath-as-given.so"      # where nobody may read it
+    src = tmp_path / "realpath-as-given.c"
+    src.write_text("#define _GNU_SOURCE\n#include <stdlib.h>\n#include <string.h>\n"
+                   "char *realpath(const char *p, char *r) { (void)r; return strdup(p); }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(src)], check=True)
+    home = tmpfs / "alice"
+    app = home / "work" / "app"
+    app.mkdir(parents=True)
+    (app / "AppRun").write_text("#!/bin/sh\n")
+    secret = copy_program(app, "secret-tool", extra=b"alice's")
+    for p in (home, home / "work", app, app / "AppRun", secret):
+        os.chown(p, 1000, 1000)
+    os.chmod(home, 0o700)
+    victim = subprocess.Popen(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+                               "sleep", "60"], cwd=home / "work")
+    try:
+        path = f"/proc/{victim.pid}/cwd/app/secret-tool"
+        gui = GuiProcess(build_dir, santad.config_path, tmp_path)
+        gui.start("--hash-bundle", path, user=(65534, 65534),
+                  env=dict(os.environ, LD_PRELOAD=str(shim)))
+        try:
+            gui.proc.wait(timeout=60)
+        finally:
+            gui.stop()
+    finally:
+        victim.kill()
+        victim.wait()
+    done = gui.messages("bundle_done")
+    assert not done or done[-1]["binary_count"] == 0, done
+    assert "cannot be opened by its caller" in gui.stderr(), gui.stderr()
+
+
 def _blocked_bundle(santad, gui, program):
     """Block PROGRAM and wait for its notice and the bundle's result."""
     gui.wait_registered()
