@@ -365,7 +365,7 @@ static job *job_start(authorizer *a, const file_key *k, unsigned lane, int fd)
  * lane's unless that would leave no worker for the system lane. */
 static job *job_take(authorizer *a)
 {
-	unsigned user_workers = a->n_workers > 1 ? a->n_workers - 1 : 1;
+	unsigned user_workers = a->n_workers - 1;
 	unsigned lane = LANE_SYSTEM;
 	job *j = a->queue_head[LANE_SYSTEM];
 
@@ -997,7 +997,9 @@ int auth_new(santad_counters *counters, recorder *rec, unsigned hash_threads, po
 	a->counters = counters;
 	a->rec = rec;
 	a->self = getpid();
-	a->n_workers = hash_threads ? hash_threads : 1;
+	/* One worker at least for each lane: with one only, a user's file
+	 * could keep it from the system's programs. */
+	a->n_workers = hash_threads > 2 ? hash_threads : 2;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->work_cond, NULL);
 	a->pol = policy_ref(pol);

@@ -232,15 +232,17 @@ def test_touching_a_file_while_it_is_hashed_never_allows_it(santad):
     assert hits
 
 
-@pytest.mark.parametrize("santad", [{"ClientMode": 2, "FailClosed": True,
-                                     "DecisionTimeoutMs": 1000}], indirect=True)
+@pytest.mark.parametrize("santad", [
+    {"ClientMode": 2, "FailClosed": True, "DecisionTimeoutMs": 1000},
+    {"ClientMode": 2, "FailClosed": True, "DecisionTimeoutMs": 1000, "HashThreads": 1},
+], indirect=True)
 def test_a_users_slow_files_never_delay_the_systems_programs(santad):
     """Files only root may write are hashed in a lane of their own. A user
     whose programs take hours to hash (terabytes of holes) holds every
     worker the users' lane may have, and their execs are denied by
     FailClosed; a program of the system's seen for the first time is still
     decided by its rule, as is every one after a rule change flushed the
-    kernel's allows."""
+    kernel's allows. HashThreads 1 still leaves the system lane a worker."""
     from santactl_util import santactl
     known = copy_program(santad.watch_dir, "known", extra=b"known")
     fresh = copy_program(santad.watch_dir, "fresh", extra=b"fresh")
