@@ -712,6 +712,17 @@ void gui_set_listener(gui *g, ipc_call *call)
 	c->seq = ++g->next_seq;
 	if (g->logind && sd_pid_get_session(peer->pid, &c->session) < 0)
 		c->session = NULL;
+	/* A session is the GUI's only when it is its user's: a GUI left
+	 * behind by `su - USER` in the console user's session, or a pid
+	 * reused since the GUI connected, has none, and shows nothing. */
+	if (c->session) {
+		uid_t owner;
+
+		if (sd_session_get_uid(c->session, &owner) < 0 || owner != peer->uid) {
+			free(c->session);
+			c->session = NULL;
+		}
+	}
 	if (c->session) {
 		char *seat = NULL;
 

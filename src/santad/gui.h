@@ -7,7 +7,8 @@
  * of its notifier endpoint; santad connects back over it
  * (ipc_endpoint_connect, proto/notifier.proto) and keeps the connection.
  * A GUI is eligible when it is connected and, with logind (sd_get_seats
- * lists a seat), its session (sd_pid_get_session of the GUI) is active
+ * lists a seat), its session (sd_pid_get_session of the GUI, and only if
+ * that session is the GUI's user's) is active
  * (sd_session_is_active: the foreground one of its seat, or any session
  * without a seat, as ssh's). santad watches logind (sd_login_monitor) and
  * looks again when sessions change, as fast user switching does.
