@@ -156,19 +156,41 @@ static gui_note *gui_note_new(unsigned method, long uid, const ProtobufCMessage 
 	return n;
 }
 
-static void gui_enqueue(gui *g, gui_note *n)
+/* Drop the oldest queued note: of UID, or of anyone when ANY. */
+static void gui_drop_oldest(gui *g, bool any, long uid)
 {
-	if (g->n_queued >= GUI_QUEUE_MAX) {
-		gui_note *old = g->queue_head;
+	gui_note *prev = NULL;
 
-		g->queue_head = old->next;
-		if (!g->queue_head)
-			g->queue_tail = NULL;
+	for (gui_note **pp = &g->queue_head; *pp; prev = *pp, pp = &(*pp)->next) {
+		gui_note *old = *pp;
+
+		if (!any && old->uid != uid)
+			continue;
+		*pp = old->next;
+		if (g->queue_tail == old)
+			g->queue_tail = prev;
 		g->n_queued--;
 		gui_note_free(old);
 		g->dropped_since++;
 		g->dropped_total++;
+		return;
 	}
+}
+
+/* Queue N. One user's notes take at most GUI_QUEUE_PER_UID places, so that
+ * a user who makes many blocks with no GUI of theirs to show them cannot
+ * push other users' notes out; past that, or past GUI_QUEUE_MAX, the
+ * oldest goes. */
+static void gui_enqueue(gui *g, gui_note *n)
+{
+	size_t mine = 0;
+
+	for (gui_note *q = g->queue_head; q; q = q->next)
+		mine += q->uid == n->uid;
+	if (mine >= GUI_QUEUE_PER_UID)
+		gui_drop_oldest(g, false, n->uid);
+	else if (g->n_queued >= GUI_QUEUE_MAX)
+		gui_drop_oldest(g, true, 0);
 	n->next = NULL;
 	if (g->queue_tail)
 		g->queue_tail->next = n;

@@ -26,7 +26,8 @@
  * user's newest replaces its oldest).
  *
  * The queue. A notification no GUI may show yet waits in a queue of
- * GUI_QUEUE_MAX; past that the oldest is dropped and counted, and the next
+ * GUI_QUEUE_MAX, of which one user's take GUI_QUEUE_PER_UID at most; past
+ * either the oldest (of that user's) is dropped and counted, and the next
  * delivered notification says how many were dropped. Whenever GUIs come,
  * go or change sessions, each waiting notification that now has a GUI is
  * sent to it, oldest first.
@@ -63,6 +64,7 @@
 #define GUI_MAX_CLIENTS 32u
 #define GUI_MAX_PER_UID 4u
 #define GUI_QUEUE_MAX 64u
+#define GUI_QUEUE_PER_UID 16u      /* of the queue, for one user's notes */
 #define GUI_INBOX_MAX 256u
 #define GUI_MAX_PENDING 64u
 #define GUI_PENDING_USEC (15ull * 60 * 1000000)

@@ -191,6 +191,27 @@ def test_a_users_gui_never_shows_another_users_programs(santad, build_dir, tmp_p
         theirs.stop()
 
 
+@pytest.mark.parametrize("santad", [{"ClientMode": 2}], indirect=True)
+def test_one_users_blocks_cannot_push_out_anothers_waiting_notes(santad, build_dir, tmp_path,
+                                                                  tmpfs):
+    """Notes wait for a GUI that may show them; one user's take 16 of the
+    64 places at most, so a user who makes many blocks with no GUI of theirs
+    does not push out a note waiting for another user."""
+    mine = copy_program(tmpfs, "roots-early", extra=b"r")
+    assert exec_blocked(mine)
+    for i in range(70):
+        assert run_as((65534, 65534), copy_program(tmpfs, f"flood{i}", extra=b"%d" % i)) != 0
+    assert santad.wait_log(lambda line: "flood69" in line)
+    gui = GuiProcess(build_dir, santad.config_path, tmp_path).start()
+    try:
+        gui.wait_registered()
+        got = gui.wait_messages("block", 1)
+        assert [b["path"] for b in got] == [str(mine)], gui.stderr()
+        assert got[0]["dropped_before"] > 0
+    finally:
+        gui.stop()
+
+
 @pytest.mark.parametrize("santad", [{"ClientMode": 2, "EnableSilentMode": True}],
                          indirect=True)
 def test_silent_mode_shows_nothing(santad, build_dir, tmp_path, tmpfs):
