@@ -26,8 +26,11 @@ typedef struct job job;
  * system's own programs), and the others. A user lane job never takes the
  * last idle worker, and user lane files have at most half of the pending
  * events and jobs, so that a user whose files hash slowly (terabytes of
- * holes) delays first sights of users' files at worst, never a program of
- * the system's. */
+ * holes) never delays a program of the system's. Within the user lane,
+ * files of an owner other than the last one served go first, and a file
+ * an exec already gave up waiting for gives its worker up to another
+ * owner's (yield_overdue), so that such a user delays other users' first
+ * sights by a DecisionTimeoutMs at most. */
 enum { LANE_SYSTEM, LANE_USER, LANE_COUNT };
 
 /* A permission event waiting for its file's hash. */
@@ -46,6 +49,10 @@ struct job {
 	job *next_queued;
 	job *prev, *next;               /* the in-flight list */
 	unsigned lane;
+	uid_t owner;                    /* the file's, when its job started */
+	bool running;                   /* taken by a worker */
+	atomic_bool cancel;             /* hashing gives up (santad stops, or
+					 * it yields: yield_overdue) */
 	file_key key;
 	int fd;                         /* our own dup of the first event's */
 	bool has_interp;                /* exec_file_names_interp */
@@ -67,7 +74,6 @@ struct authorizer {
 	unsigned n_started;
 	pthread_t reader;
 	bool reader_started;
-	atomic_bool hash_stop;          /* set by auth_stop: hashing gives up */
 	char *notify_buf;               /* read by the recorder's thread */
 	bool source_set;
 	auth_answer_hook answer_hook;
@@ -86,6 +92,7 @@ struct authorizer {
 	size_t n_jobs;
 	size_t n_jobs_lane[LANE_COUNT];
 	unsigned n_busy_user;           /* workers hashing user lane files */
+	uid_t last_owner;               /* of the user lane job started last */
 };
 
 /* Records made under the lock, pushed to the recorder after it. */
@@ -330,8 +337,9 @@ static bool lane_has_room(unsigned lane, size_t total, const size_t *of_lane, si
 	return total < limit && (lane == LANE_SYSTEM || of_lane[LANE_USER] < limit / 2);
 }
 
-static job *job_start(authorizer *a, const file_key *k, unsigned lane, int fd)
+static job *job_start(authorizer *a, const file_key *k, const struct stat *st, int fd)
 {
+	unsigned lane = lane_of(st);
 	job *j;
 
 	if (!lane_has_room(lane, a->n_jobs, a->n_jobs_lane, AUTH_MAX_JOBS))
@@ -346,6 +354,7 @@ static job *job_start(authorizer *a, const file_key *k, unsigned lane, int fd)
 	}
 	j->key = *k;
 	j->lane = lane;
+	j->owner = st->st_uid;
 	j->next = a->inflight;
 	if (a->inflight)
 		a->inflight->prev = j;
@@ -361,26 +370,82 @@ static job *job_start(authorizer *a, const file_key *k, unsigned lane, int fd)
 	return j;
 }
 
-/* The next job a worker may take: the system lane's first, else the user
- * lane's unless that would leave no worker for the system lane. */
+/* Whether anyone still waits for J's result: an exec, or a log line. */
+static bool job_awaited(const job *j)
+{
+	return j->waiters || j->notifs;
+}
+
+/* Whether a user lane job of an owner other than OWNER, awaited, is queued. */
+static bool user_lane_wants(const authorizer *a, uid_t owner)
+{
+	for (const job *q = a->queue_head[LANE_USER]; q; q = q->next_queued)
+		if (q->owner != owner && job_awaited(q))
+			return true;
+	return false;
+}
+
+/* A user lane file being hashed that an exec already gave up waiting for
+ * (answered on its deadline) gives its worker up when another owner's
+ * file waits: a file of terabytes of holes would hold it for an hour,
+ * however often its owner runs it again. Whoever still waits for it is
+ * answered as on a deadline, and it is hashed again when next run. */
+static void yield_overdue(authorizer *a)
+{
+	for (job *j = a->inflight; j; j = j->next)
+		if (j->lane == LANE_USER && j->running && j->timed_out &&
+		    !atomic_load(&j->cancel) && user_lane_wants(a, j->owner))
+			atomic_store(&j->cancel, true);
+}
+
+/* How far back the user lane puts J: awaited files before the others,
+ * then owners other than the one served last. */
+static unsigned user_lane_rank(const authorizer *a, const job *j)
+{
+	return (job_awaited(j) ? 0 : 2) + (j->owner == a->last_owner ? 1 : 0);
+}
+
+/* Take J, after PREV (NULL: the head), off LANE's queue. */
+static void queue_unlink(authorizer *a, unsigned lane, job *prev, job *j)
+{
+	if (prev)
+		prev->next_queued = j->next_queued;
+	else
+		a->queue_head[lane] = j->next_queued;
+	if (a->queue_tail[lane] == j)
+		a->queue_tail[lane] = prev;
+	j->next_queued = NULL;
+}
+
+/* The next job a worker may take: the system lane's first (in order),
+ * else the user lane's best ranked (user_lane_rank, then in order) unless
+ * that would leave no worker for the system lane. */
 static job *job_take(authorizer *a)
 {
-	unsigned user_workers = a->n_workers - 1;
-	unsigned lane = LANE_SYSTEM;
-	job *j = a->queue_head[LANE_SYSTEM];
+	job *j = a->queue_head[LANE_SYSTEM], *best = NULL, *best_prev = NULL, *prev = NULL;
 
-	if (!j && a->n_busy_user < user_workers) {
-		lane = LANE_USER;
-		j = a->queue_head[LANE_USER];
+	if (j) {
+		queue_unlink(a, LANE_SYSTEM, NULL, j);
+		j->running = true;
+		return j;
 	}
-	if (!j)
+	if (a->n_busy_user >= a->n_workers - 1)
 		return NULL;
-	a->queue_head[lane] = j->next_queued;
-	if (!a->queue_head[lane])
-		a->queue_tail[lane] = NULL;
-	if (lane == LANE_USER)
-		a->n_busy_user++;
-	return j;
+	for (j = a->queue_head[LANE_USER]; j; prev = j, j = j->next_queued) {
+		if (!best || user_lane_rank(a, j) < user_lane_rank(a, best)) {
+			best = j;
+			best_prev = prev;
+			if (user_lane_rank(a, j) == 0)
+				break;
+		}
+	}
+	if (!best)
+		return NULL;
+	queue_unlink(a, LANE_USER, best_prev, best);
+	best->running = true;
+	a->n_busy_user++;
+	a->last_owner = best->owner;
+	return best;
 }
 
 static void job_detach(authorizer *a, job *j)
@@ -460,12 +525,16 @@ static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st
 	unsigned lane = lane_of(st);
 	perm_req *r = NULL;
 	job *j = NULL;
+	bool started = false;
 
 	if (lane_has_room(lane, a->n_pending, a->n_pending_lane, AUTH_MAX_PENDING) &&
 	    (r = calloc(1, sizeof(*r))))
 		j = job_find(a, k);
+	/* A job that gave its worker up hashes nothing more: a new one. */
+	if (j && atomic_load(&j->cancel))
+		j = NULL;
 	if (r && !j)
-		j = job_start(a, k, lane, fd);
+		started = (j = job_start(a, k, st, fd)) != NULL;
 	if (!j) {
 		free(r);
 		answer_now_by_failure(a, fd, pid, start, "too many pending decisions", l);
@@ -479,6 +548,8 @@ static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st
 	r->next_waiter = j->waiters;
 	j->waiters = r;
 	fifo_append(a, r);
+	if (started && j->lane == LANE_USER)
+		yield_overdue(a);
 }
 
 static void handle_perm(authorizer *a, int fd, pid_t pid)
@@ -559,11 +630,13 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		 * which may take hours: logged now, without a hash. */
 		rec->reason = SANTAD_REASON_UNKNOWN;
 		rec->explain = "decision timed out";
-	} else if (j || (j = job_start(a, &k, lane_of(&st), fd))) {
+	} else if ((j && !atomic_load(&j->cancel)) || (j = job_start(a, &k, &st, fd))) {
 		/* Hashing (or evicted from the cache): log once it is known. */
 		rec->next = j->notifs;
 		j->notifs = rec;
 		rec = NULL;
+		if (j->lane == LANE_USER && !j->running)
+			yield_overdue(a);
 	}
 	pthread_mutex_unlock(&a->lock);
 	close(fd);
@@ -619,12 +692,14 @@ static int expire_deadlines(authorizer *a)
 {
 	uint64_t now = mono_usec();
 	record_list l = { 0 };
+	bool expired = false;
 	int timeout = -1;
 
 	pthread_mutex_lock(&a->lock);
 	while (a->fifo_head && a->fifo_head->deadline_usec <= now) {
 		perm_req *r = a->fifo_head;
 
+		expired = true;
 		fifo_remove(a, r);
 		r->job->timed_out = true;
 		job_remove_waiter(r->job, r);
@@ -634,6 +709,8 @@ static int expire_deadlines(authorizer *a)
 	}
 	if (a->fifo_head)
 		timeout = (int)((a->fifo_head->deadline_usec - now + 999) / 1000);
+	if (expired)
+		yield_overdue(a);
 	pthread_mutex_unlock(&a->lock);
 	list_push_all(a, &l);
 	return timeout;
@@ -761,7 +838,7 @@ static int hash_job(authorizer *a, job *j, uint8_t *sha, file_key *key)
 		/* For the cache: a cached exec's line then need not look for
 		 * an interpreter in the file. */
 		j->has_interp = exec_file_names_interp(j->fd);
-		r = santa_hash_fd_until(j->fd, sha, NULL, &a->hash_stop);
+		r = santa_hash_fd_until(j->fd, sha, NULL, &j->cancel);
 		atomic_fetch_add(&a->counters->exec_hashed, 1);
 		if (r < 0)
 			return r;
@@ -785,8 +862,10 @@ static bool failure_allows(const policy *p, int err)
 	return err == -ESTALE ? p->mode != SANTA_MODE_LOCKDOWN : fail_allows(p);
 }
 
-static const char *failure_why(int err)
+static const char *failure_why(const authorizer *a, int err)
 {
+	if (err == -ECANCELED)
+		return a->stopping ? "santad stopping" : "hashing gave way to other users' files";
 	return err == -ESTALE ? "file kept changing while it was hashed" :
 	       "file could not be read";
 }
@@ -808,7 +887,7 @@ static void answer_waiters(authorizer *a, job *j, int hash_err, const verdict *v
 				r->start_usec);
 			close(r->fd);
 		} else if (hash_err) {
-			deny_by_failure(a, r->fd, r->pid, r->start_usec, failure_why(hash_err), l);
+			deny_by_failure(a, r->fd, r->pid, r->start_usec, failure_why(a, hash_err), l);
 		} else {
 			rec = denied_record(r->pid, r->fd, a->pol);
 			if (rec)
@@ -832,7 +911,7 @@ static void release_notifs(authorizer *a, job *j, int hash_err, const verdict *v
 			rec->reason = v->reason;
 		} else {
 			rec->reason = SANTAD_REASON_UNKNOWN;
-			rec->explain = hash_err ? failure_why(hash_err) : NULL;
+			rec->explain = hash_err ? failure_why(a, hash_err) : NULL;
 		}
 		if (hash_err == 0) {
 			rec->has_sha256 = true;
@@ -919,7 +998,7 @@ static void run_job(authorizer *a, job *j)
 	ruleset *rs;
 	verdict v = { 0 };
 
-	if (err)
+	if (err && err != -ECANCELED)
 		atomic_fetch_add(&a->counters->exec_unreadable, 1);
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
@@ -1091,10 +1170,11 @@ void auth_stop(authorizer *a)
 		pthread_join(a->reader, NULL);
 		a->reader_started = false;
 	}
-	/* A worker may be hashing terabytes of holes: not worth the wait. */
-	atomic_store(&a->hash_stop, true);
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
+	/* A worker may be hashing terabytes of holes: not worth the wait. */
+	for (job *j = a->inflight; j; j = j->next)
+		atomic_store(&j->cancel, true);
 	/* Closing the group lets the kernel allow whatever it still holds;
 	 * from here on respond() writes nothing. */
 	if (a->fan_fd >= 0)
