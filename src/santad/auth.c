@@ -28,9 +28,9 @@ typedef struct job job;
  * events and jobs, so that a user whose files hash slowly (terabytes of
  * holes) never delays a program of the system's. Within the user lane,
  * files of an owner other than the last one served go first, and a file
- * an exec already gave up waiting for gives its worker up to another
- * owner's (yield_overdue), so that such a user delays other users' first
- * sights by a DecisionTimeoutMs at most. */
+ * hashed for longer than DecisionTimeoutMs gives its worker up to another
+ * owner's waiting file (yield_overdue), so that such a user delays other
+ * users' first sights by a DecisionTimeoutMs at most. */
 enum { LANE_SYSTEM, LANE_USER, LANE_COUNT };
 
 /* A permission event waiting for its file's hash. */
@@ -51,6 +51,7 @@ struct job {
 	unsigned lane;
 	uid_t owner;                    /* the file's, when its job started */
 	bool running;                   /* taken by a worker */
+	uint64_t taken_usec;            /* when */
 	atomic_bool cancel;             /* hashing gives up (santad stops, or
 					 * it yields: yield_overdue) */
 	file_key key;
@@ -385,17 +386,37 @@ static bool user_lane_wants(const authorizer *a, uid_t owner)
 	return false;
 }
 
-/* A user lane file being hashed that an exec already gave up waiting for
- * (answered on its deadline) gives its worker up when another owner's
- * file waits: a file of terabytes of holes would hold it for an hour,
- * however often its owner runs it again. Whoever still waits for it is
- * answered as on a deadline, and it is hashed again when next run. */
-static void yield_overdue(authorizer *a)
+/* A user lane file hashed for longer than DecisionTimeoutMs gives its
+ * worker up when the lane has no worker free and another owner's file
+ * waits: a file of terabytes of holes would hold it for an hour, however
+ * often its owner runs it again. Whoever still waits for it is answered
+ * as on a deadline, and it is hashed again when next run. Returns when
+ * the next running file that keeps another owner's waiting becomes
+ * overdue, or 0. */
+static uint64_t yield_overdue(authorizer *a, uint64_t now)
 {
-	for (job *j = a->inflight; j; j = j->next)
-		if (j->lane == LANE_USER && j->running && j->timed_out &&
-		    !atomic_load(&j->cancel) && user_lane_wants(a, j->owner))
+	uint64_t limit = (uint64_t)a->pol->timeout_ms * 1000, next = 0;
+	size_t free_workers = a->n_workers - 1 - a->n_busy_user, waiting = 0;
+
+	if (!a->queue_head[LANE_USER])
+		return 0;
+	for (const job *q = a->queue_head[LANE_USER]; q; q = q->next_queued)
+		waiting += job_awaited(q);
+	if (waiting <= free_workers)
+		return 0;
+	waiting -= free_workers;
+	for (job *j = a->inflight; j && waiting; j = j->next) {
+		if (j->lane != LANE_USER || !j->running || atomic_load(&j->cancel) ||
+		    !user_lane_wants(a, j->owner))
+			continue;
+		if (now >= j->taken_usec + limit) {
 			atomic_store(&j->cancel, true);
+			waiting--;
+		} else if (!next || j->taken_usec + limit < next) {
+			next = j->taken_usec + limit;
+		}
+	}
+	return next;
 }
 
 /* How far back the user lane puts J: awaited files before the others,
@@ -443,6 +464,7 @@ static job *job_take(authorizer *a)
 		return NULL;
 	queue_unlink(a, LANE_USER, best_prev, best);
 	best->running = true;
+	best->taken_usec = mono_usec();
 	a->n_busy_user++;
 	a->last_owner = best->owner;
 	return best;
@@ -525,7 +547,6 @@ static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st
 	unsigned lane = lane_of(st);
 	perm_req *r = NULL;
 	job *j = NULL;
-	bool started = false;
 
 	if (lane_has_room(lane, a->n_pending, a->n_pending_lane, AUTH_MAX_PENDING) &&
 	    (r = calloc(1, sizeof(*r))))
@@ -534,7 +555,7 @@ static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st
 	if (j && atomic_load(&j->cancel))
 		j = NULL;
 	if (r && !j)
-		started = (j = job_start(a, k, st, fd)) != NULL;
+		j = job_start(a, k, st, fd);
 	if (!j) {
 		free(r);
 		answer_now_by_failure(a, fd, pid, start, "too many pending decisions", l);
@@ -548,8 +569,8 @@ static void enqueue_perm(authorizer *a, int fd, pid_t pid, const struct stat *st
 	r->next_waiter = j->waiters;
 	j->waiters = r;
 	fifo_append(a, r);
-	if (started && j->lane == LANE_USER)
-		yield_overdue(a);
+	if (j->lane == LANE_USER && !j->running)
+		(void)yield_overdue(a, start);
 }
 
 static void handle_perm(authorizer *a, int fd, pid_t pid)
@@ -636,7 +657,7 @@ static void handle_exec_notification(authorizer *a, int fd, pid_t pid)
 		j->notifs = rec;
 		rec = NULL;
 		if (j->lane == LANE_USER && !j->running)
-			yield_overdue(a);
+			(void)yield_overdue(a, mono_usec());
 	}
 	pthread_mutex_unlock(&a->lock);
 	close(fd);
@@ -690,16 +711,17 @@ static void handle_notification(authorizer *a, const struct fanotify_event_metad
  * until the next one, or -1. */
 static int expire_deadlines(authorizer *a)
 {
-	uint64_t now = mono_usec();
+	uint64_t now = mono_usec(), next;
 	record_list l = { 0 };
-	bool expired = false;
 	int timeout = -1;
 
 	pthread_mutex_lock(&a->lock);
+	/* Before the deadlines: a file whose waiter's deadline is now is
+	 * still waited for, and may have a worker given up to it. */
+	next = yield_overdue(a, now);
 	while (a->fifo_head && a->fifo_head->deadline_usec <= now) {
 		perm_req *r = a->fifo_head;
 
-		expired = true;
 		fifo_remove(a, r);
 		r->job->timed_out = true;
 		job_remove_waiter(r->job, r);
@@ -707,10 +729,10 @@ static int expire_deadlines(authorizer *a)
 		answer_now_by_failure(a, r->fd, r->pid, r->start_usec, "decision timed out", &l);
 		free(r);
 	}
-	if (a->fifo_head)
-		timeout = (int)((a->fifo_head->deadline_usec - now + 999) / 1000);
-	if (expired)
-		yield_overdue(a);
+	if (a->fifo_head && (!next || a->fifo_head->deadline_usec < next))
+		next = a->fifo_head->deadline_usec;
+	if (next)
+		timeout = (int)((next - now + 999) / 1000);
 	pthread_mutex_unlock(&a->lock);
 	list_push_all(a, &l);
 	return timeout;

@@ -14,8 +14,8 @@
  * path opened again) goes to a pool of hash workers; concurrent execs of
  * the same file wait for the same hash. Files only root may write are
  * hashed in a lane of their own that users' files cannot fill; users'
- * files take turns by owner, and one nobody waits for any more gives its
- * worker up to another owner's (auth.c). Each event has a deadline
+ * files take turns by owner, and one hashed for longer than
+ * DecisionTimeoutMs gives its worker up to another owner's (auth.c). Each event has a deadline
  * (DecisionTimeoutMs): when it passes, the event is
  * answered by FailClosed (deny only in LOCKDOWN) and the hash finishes into
  * the cache for the next exec. A file that cannot be read gets the same

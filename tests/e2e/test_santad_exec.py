@@ -282,6 +282,73 @@ def test_a_users_slow_files_never_delay_the_systems_programs(santad):
             "decision timed out", "hashing gave way to other users' files"}, denials
 
 
+def hog_file(directory, name, size, uid):
+    """An ELF-looking file of SIZE bytes, nearly all a hole, owned by UID:
+    hashing it takes about 0.7 ms per MB."""
+    hog = directory / name
+    hog.write_bytes(b"\x7fELF")
+    os.truncate(hog, size)
+    os.chmod(hog, 0o755)
+    os.chown(hog, uid, uid)
+    return hog
+
+
+def exec_in_background(path):
+    return subprocess.Popen(["/bin/sh", "-c", 'exec "$0"', str(path)],
+                            stderr=subprocess.DEVNULL)
+
+
+def run_as_user(uid, path):
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                           str(path)], capture_output=True, timeout=20).returncode
+
+
+@pytest.mark.parametrize("santad", [{"ClientMode": 2, "DecisionTimeoutMs": 1000}], indirect=True)
+def test_a_slow_file_only_a_log_line_waits_for_gives_its_worker_up(santad):
+    """A file touched while its exec waits is hashed again for the exec's
+    log line alone; that job, hashed for longer than DecisionTimeoutMs,
+    gives the users' lane up to another owner's program too."""
+    from santactl_util import santactl
+    progs = [copy_program(santad.watch_dir, f"alice{i}", extra=b"%d" % i) for i in (1, 2)]
+    for p in progs:
+        os.chown(p, 1000, 1000)
+        assert santactl(santad, "rule", "--allow", "--sha256", sha256_of(p)).returncode == 0
+    hog = hog_file(santad.watch_dir, "hog", 4 << 40, 65534)
+    h = exec_in_background(hog)
+    time.sleep(0.3)
+    os.utime(hog)
+    h.wait(30)                      # allowed on its deadline (FailClosed false)
+    for p in progs:
+        time.sleep(0.5)
+        assert run_as_user(1000, p) == 0
+    for p in progs:
+        lines = santad.wait_log(lines_for(santad, p, "ALLOW"))
+        assert [field(line, "reason") for line in lines] == ["BINARY"], lines
+
+
+@pytest.mark.parametrize("santad", [{"ClientMode": 2, "FailClosed": True,
+                                     "DecisionTimeoutMs": 1000, "HashThreads": 4}],
+                         indirect=True)
+def test_a_slow_file_keeps_its_worker_while_the_users_lane_has_one_free(santad):
+    """Giving a worker up is for when the users' lane has none free: with
+    workers idle, another user's program does not cost a big file its
+    hash."""
+    from santactl_util import santactl
+    theirs = copy_program(santad.watch_dir, "theirs", extra=b"theirs")
+    os.chown(theirs, 65534, 65534)
+    assert santactl(santad, "rule", "--allow", "--sha256", sha256_of(theirs)).returncode == 0
+    big = hog_file(santad.watch_dir, "big", 12 << 30, 1000)
+    first = exec_in_background(big)
+    time.sleep(0.8)
+    second = exec_in_background(big)
+    time.sleep(0.4)
+    assert run_as_user(65534, theirs) == 0
+    first.wait(30)
+    second.wait(30)
+    lines = santad.wait_log(lines_for(santad, big, "DENY"))
+    assert lines and all(field(line, "explain") == "decision timed out" for line in lines), lines
+
+
 @pytest.mark.parametrize("santad", [LOCKDOWN], indirect=True)
 def test_every_denial_is_logged(santad):
     prog = copy_program(santad.watch_dir, "denied-often", extra=b"often")
