@@ -375,6 +375,20 @@ def sha256_of(path):
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
+def as_user(uid, gid=None):
+    """The command prefix that runs what follows as UID (and GID, else the
+    same number), with no supplementary groups."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid if gid is None else gid}",
+            "--clear-groups"]
+
+
+def run_as(uid, path, gid=None):
+    """Exec PATH as UID: its exit status, or setpriv's (126 or 127) when the
+    exec itself failed."""
+    return subprocess.run(as_user(uid, gid) + [str(path)], capture_output=True,
+                          timeout=20).returncode
+
+
 def exec_status(path, *args, timeout=20):
     """Exec PATH with ARGS directly (no shell): its exit status when it
     ran, the errno when the exec itself failed (EPERM when santad denied

@@ -22,7 +22,7 @@ import signal
 import stat
 import subprocess
 
-from conftest import timeout_child, wait_until
+from conftest import as_user, timeout_child, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 LIMIT_SECONDS = 600
@@ -125,7 +125,7 @@ class GuiProcess:
         """USER: (uid, gid) to run as, instead of root."""
         cmd = ["timeout", "-s", "KILL", str(LIMIT_SECONDS)]
         if user:
-            cmd += ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"]
+            cmd += as_user(*user)
             env = dict(env or os.environ, HOME="/", XDG_RUNTIME_DIR="")
         cmd += [str(self.exe), "--config", str(self.config_path)]
         if terminal:

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import copy_program
+from conftest import as_user, copy_program
 from guilib import (BundleServiceProcess, GuiProcess, bundle_hash, dir_executables,
                     exec_blocked, install_package_copy, package_executables)
 
@@ -96,9 +96,9 @@ def test_hash_bundle_sees_only_what_its_caller_may(santad, build_dir, tmp_path, 
     os.chown(private, 1000, 1000)
     os.chmod(private, 0o700)
     mine = shared / "mine"
-    subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh",
-                    "-c", f"touch {shared}/AppRun && mkdir {mine} && cp /bin/true {mine}/x"],
-                   check=True)
+    subprocess.run(as_user(65534) + ["/bin/sh", "-c",
+                                     f"touch {shared}/AppRun && mkdir {mine} && "
+                                     f"cp /bin/true {mine}/x"], check=True)
     gui = GuiProcess(build_dir, santad.config_path, tmp_path)
     gui.start("--hash-bundle", str(mine / "x"), user=(65534, 65534))
     try:
@@ -133,8 +133,7 @@ def test_hash_bundle_through_another_process_cwd_shows_nothing(santad, build_dir
     for p in (home, home / "work", app, app / "AppRun", secret):
         os.chown(p, 1000, 1000)
     os.chmod(home, 0o700)
-    victim = subprocess.Popen(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
-                               "sleep", "60"], cwd=home / "work")
+    victim = subprocess.Popen(as_user(1000) + ["sleep", "60"], cwd=home / "work")
     try:
         path = f"/proc/{victim.pid}/cwd/app/secret-tool"
         gui = GuiProcess(build_dir, santad.config_path, tmp_path)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import copy_program, exec_status, sha256_of
+from conftest import copy_program, exec_status, run_as, sha256_of
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden"
 LOCKDOWN = {"ClientMode": 2}
@@ -270,9 +270,7 @@ def test_a_users_slow_files_never_delay_the_systems_programs(santad):
         assert santactl(santad, "rule", "--block", "--sha256", "ab" * 32).returncode == 0
         assert exec_status(known) == 0
         time.sleep(0.2)
-        alice = subprocess.run(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
-                                str(alices)], capture_output=True, timeout=20)
-        assert alice.returncode == 0, alice.stderr    # not denied on its deadline
+        assert run_as(1000, alices) == 0        # not denied on its deadline
     finally:
         for _, h in hogs:
             assert h.wait(30) == 126
@@ -298,11 +296,6 @@ def exec_in_background(path):
                             stderr=subprocess.DEVNULL)
 
 
-def run_as_user(uid, path):
-    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                           str(path)], capture_output=True, timeout=20).returncode
-
-
 @pytest.mark.parametrize("santad", [{"ClientMode": 2, "DecisionTimeoutMs": 1000}], indirect=True)
 def test_a_slow_file_only_a_log_line_waits_for_gives_its_worker_up(santad):
     """A file touched while its exec waits is hashed again for the exec's
@@ -320,7 +313,7 @@ def test_a_slow_file_only_a_log_line_waits_for_gives_its_worker_up(santad):
     h.wait(30)                      # allowed on its deadline (FailClosed false)
     for p in progs:
         time.sleep(0.5)
-        assert run_as_user(1000, p) == 0
+        assert run_as(1000, p) == 0
     for p in progs:
         lines = santad.wait_log(lines_for(santad, p, "ALLOW"))
         assert [field(line, "reason") for line in lines] == ["BINARY"], lines
@@ -342,7 +335,7 @@ def test_a_slow_file_keeps_its_worker_while_the_users_lane_has_one_free(santad):
     time.sleep(0.8)
     second = exec_in_background(big)
     time.sleep(0.4)
-    assert run_as_user(65534, theirs) == 0
+    assert run_as(65534, theirs) == 0
     first.wait(30)
     second.wait(30)
     lines = santad.wait_log(lines_for(santad, big, "DENY"))
