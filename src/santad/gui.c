@@ -1094,8 +1094,9 @@ int gui_new(santad *d, sd_event *ev, const ipc_trust *trust, gui **ret)
 		gui_free(g);
 		return r;
 	}
-	log_info("Waiting for GUIs (active GUI: %s)",
-		 g->logind ? "the one of logind's active session" : "the newest registration");
+	log_info("Waiting for GUIs: a block goes to its user's GUI%s",
+		 g->logind ? " (in an active session), else to the one at the console" :
+		 " (no logind: no GUI is at the console)");
 	*ret = g;
 	return 0;
 }

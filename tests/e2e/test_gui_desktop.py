@@ -6,7 +6,8 @@ receives, as each user's desktop would have:
 - blocks raised before any GUI registered reach the desktop once one does,
   oldest first;
 - of two sessions' GUIs, only the active one's desktop gets anything
-  (without logind, as here: the newest registration), until it goes away;
+  (without logind, as here: the user's newest registration), until it goes
+  away;
 - a client mode change is shown with ModeNotificationLockdown's text.
 """
 import time

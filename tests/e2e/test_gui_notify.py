@@ -2,8 +2,8 @@
 """santagui's notifications: a blocked exec on the watched tmpfs reaches the
 user's notification server with the right text and URL; notifications
 raised before any GUI registered arrive once one does; of two GUIs only the
-active one (without logind: the newest registration) gets them; a block goes
-only to the GUI of the user who ran the program.
+active one (without logind: the user's newest registration) gets them; a
+block goes only to the GUI of the user who ran the program.
 """
 import hashlib
 import subprocess
@@ -123,9 +123,9 @@ def test_notifications_before_registration_arrive_after(santad, build_dir, tmp_p
 
 @pytest.mark.parametrize("santad", [{"ClientMode": 2}], indirect=True)
 def test_only_the_active_gui_gets_notifications(santad, build_dir, tmp_path, tmpfs):
-    """Without logind the newest registration is the active GUI: the older
-    one, standing for a session that is not active, gets nothing, until the
-    active one goes away."""
+    """Of one user's GUIs (without logind) the newest gets the user's
+    blocks: the older one, standing for a session that is not active, gets
+    nothing, until the newer one goes away."""
     older = GuiProcess(build_dir, santad.config_path, tmp_path, name="older").start()
     newer = None
     try:
