@@ -256,11 +256,7 @@ def test_a_users_slow_files_never_delay_the_systems_programs(santad):
     assert exec_status(known) == 0
     hogs = []
     for i in range(3):
-        hog = santad.watch_dir / f"hog{i}"
-        hog.write_bytes(b"\x7fELF")
-        os.truncate(hog, 4 << 40)
-        os.chmod(hog, 0o755)
-        os.chown(hog, 65534, 65534)
+        hog = hog_file(santad.watch_dir, f"hog{i}", 4 << 40, 65534)
         hogs.append((hog, subprocess.Popen(
             ["/bin/sh", "-c", 'for i in 1 2 3; do "$0"; done', str(hog)],
             stderr=subprocess.DEVNULL)))
